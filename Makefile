@@ -1,0 +1,35 @@
+# Two commands on a fresh machine:
+#   make run    install into .venv and run the default pipeline (the FIT chain on the miniature world)
+#   make test   install into .venv (with dev tools) and run the whole test suite + ruff
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE ?= 1
+export KEDRO_DISABLE_TELEMETRY ?= 1
+export SPARK_LOCAL_IP ?= 127.0.0.1
+
+.PHONY: install install-dev run test lint viz clean-versions
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade --quiet "pip>=24"
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e .
+
+install-dev: $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,spark]"
+
+run: install
+	$(BIN)/kedro run
+
+test: install-dev
+	$(BIN)/ruff check src tests
+	$(BIN)/pytest
+
+lint: install-dev
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+viz: install
+	$(BIN)/kedro viz run --host 127.0.0.1 --no-browser

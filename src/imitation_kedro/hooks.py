@@ -1,0 +1,87 @@
+"""Project hooks: validate every parameter block at start-up, summarise what a run produced."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+from imitation_kedro.param_schemas import validate_parameters
+from imitation_kedro.params_base import ParameterError
+
+logger = logging.getLogger(__name__)
+
+
+class ParameterValidationHook:
+    """Fail before any node runs when a parameter file holds an unknown or mistyped key."""
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        conf_root = Path(context.project_path) / "conf"
+        if context.env and not (conf_root / context.env).is_dir():
+            envs = sorted(p.name for p in conf_root.iterdir() if p.is_dir())
+            raise ValueError(
+                f"unknown configuration environment {context.env!r}: no folder conf/{context.env}. "
+                f"Choose one of {envs} (e.g. --env paper)."
+            )
+        try:
+            validate_parameters(context.params)
+        except ParameterError as exc:
+            raise ParameterError(
+                f"invalid parameters (env '{context.env}'): {exc}. "
+                "Fix conf/<env>/parameters_<pipeline>.yml or the --params override."
+            ) from None
+
+
+class RunSummaryHook:
+    """Log one short table of the datasets a run saved (name, version, rows)."""
+
+    def __init__(self) -> None:
+        self._saved: dict[str, dict[str, Any]] = {}
+        self._start = 0.0
+        self._catalog: Any = None
+
+    @hook_impl
+    def before_pipeline_run(self, catalog: Any) -> None:
+        self._saved = {}
+        self._start = time.perf_counter()
+        self._catalog = catalog
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        self._saved[dataset_name] = {"rows": _size_of(data)}
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        if not self._saved:
+            return
+        lines = [f"{'dataset':<36} {'version':<26} {'size':>10}"]
+        for name, info in sorted(self._saved.items()):
+            version = _version_of(self._catalog, name)
+            lines.append(f"{name:<36} {version:<26} {info['rows']:>10}")
+        elapsed = time.perf_counter() - self._start
+        logger.info("Run summary (%.1f s):\n%s", elapsed, "\n".join(lines))
+
+
+def _size_of(data: Any) -> str:
+    if hasattr(data, "shape") and getattr(data, "shape", None) is not None:
+        shape = data.shape
+        return f"{shape[0]} rows" if len(shape) else "scalar"
+    if isinstance(data, dict):
+        return f"{len(data)} items"
+    if isinstance(data, (list, tuple)):
+        return f"{len(data)} items"
+    return type(data).__name__
+
+
+def _version_of(catalog: Any, name: str) -> str:
+    try:
+        dataset = catalog.get(name)
+        version = getattr(dataset, "_version", None)
+        save = getattr(version, "save", None) if version else None
+        return save or "-"
+    except Exception:  # noqa: BLE001 - the summary must never fail a run
+        return "-"

@@ -1,0 +1,165 @@
+"""Nodes of the ``threshold`` pipeline: pure functions of tables and ``ThresholdParams``.
+
+No torch/diffusers/open_clip here or in anything imported from here (a test checks it).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from imitation_kedro.pipelines.threshold import curves as _curves
+from imitation_kedro.pipelines.threshold import plots as _plots
+from imitation_kedro.pipelines.threshold.detect import THRESHOLD_COLUMNS, detect_group
+from imitation_kedro.pipelines.threshold.inputs import GROUP, prepare_tables
+from imitation_kedro.pipelines.threshold.params import ThresholdParams
+from imitation_kedro.pipelines.threshold.report import build_report
+from imitation_kedro.progress import progress
+
+logger = logging.getLogger(__name__)
+
+SENSITIVITY_COLUMNS = [
+    "domain",
+    "model",
+    "kind",
+    "penalty",
+    "n_change_points",
+    "change_index",
+    "threshold",
+]
+DRAW_COLUMNS = ["domain", "model", "method", "draw", "cp", "threshold"]
+
+
+def prepare_threshold_inputs(
+    frequencies: pd.DataFrame | None,
+    scores: pd.DataFrame | None,
+    user_table: pd.DataFrame | None,
+    params: ThresholdParams,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Join counts and scores (or read the user table), check, exclude, sort stably.
+
+    Returns per-concept rows, per-prompt rows, rejected rows and an input summary.
+    """
+    return prepare_tables(frequencies, scores, user_table, params)
+
+
+def fit_imitation_curves(concepts: pd.DataFrame, params: ThresholdParams) -> pd.DataFrame:
+    """Logistic score-vs-log-count curve per (domain, model); empty notes when disabled."""
+    rows = []
+    for (domain, model), g in concepts.groupby(GROUP, sort=True):
+        if params.logistic:
+            fit = _curves.fit_logistic(g["count"].to_numpy(), g["score"].to_numpy())
+        else:
+            fit = {"logistic_note": "disabled (threshold.logistic: false)"}
+        rows.append({"domain": domain, "model": model, **fit})
+    cols = [
+        "domain",
+        "model",
+        "logistic_b0",
+        "logistic_b1",
+        "logistic_midpoint",
+        "logistic_low",
+        "logistic_high",
+        "logistic_note",
+    ]
+    return pd.DataFrame(rows).reindex(columns=cols)
+
+
+def detect_thresholds(
+    concepts: pd.DataFrame, prompts: pd.DataFrame, curves: pd.DataFrame, params: ThresholdParams
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The thresholds table (one row per group and method) and the bootstrap draws."""
+    rows: list[dict[str, Any]] = []
+    draws: list[pd.DataFrame] = []
+    groups = list(concepts.groupby(GROUP, sort=True))
+    for (domain, model), g in progress(groups, desc="threshold groups", unit="group"):
+        p = prompts[(prompts["domain"] == domain) & (prompts["model"] == model)]
+        group_rows, group_draws = detect_group(domain, model, g.reset_index(drop=True), p, params)
+        rows.extend(group_rows)
+        draws.extend(group_draws)
+    table = pd.DataFrame(rows, columns=THRESHOLD_COLUMNS)
+    if len(curves):
+        fit = curves.set_index(GROUP)
+        keys = pd.MultiIndex.from_frame(table[GROUP])
+        table["logistic_midpoint"] = fit["logistic_midpoint"].reindex(keys).to_numpy()
+        table["logistic_note"] = fit["logistic_note"].reindex(keys).fillna("").to_numpy()
+    for col in ("change_index", "second_change_index", "n_concepts", "n_tied", "n_resamples"):
+        table[col] = table[col].astype("int64")
+    table["n_change_points"] = table["n_change_points"].astype("Float64")
+    for r in table.itertuples(index=False):
+        logger.info(
+            "threshold %s/%s/%s: %s %s",
+            r.domain,
+            r.model,
+            r.method,
+            r.status,
+            r.threshold if r.status == "threshold" else r.reason,
+        )
+    all_draws = pd.concat(draws, ignore_index=True) if draws else pd.DataFrame(columns=DRAW_COLUMNS)
+    return table, all_draws
+
+
+def sweep_penalties(concepts: pd.DataFrame, params: ThresholdParams) -> pd.DataFrame:
+    """Paper threshold and number of change points vs PELT penalty (log grid + BIC-like)."""
+    s, p = params.sensitivity, params.paper
+    grid = _curves.penalty_grid(s.penalty_min, s.penalty_max, s.n_penalties)
+    rows = []
+    for (domain, model), g in concepts.groupby(GROUP, sort=True):
+        if len(g) < 2 or g["score"].nunique() == 1:
+            continue
+        x, y = g["count"].to_numpy(float), g["score"].to_numpy(float)
+        for kind, pens in (("grid", grid), ("paper", [p.penalty])):
+            for r in _curves.sweep_penalty(x, y, pens, p.min_size, p.jump):
+                rows.append({"domain": domain, "model": model, "kind": kind, **r})
+        bic = _curves.bic_penalty(y)
+        if s.include_bic and bic > 0:
+            for r in _curves.sweep_penalty(x, y, [bic], p.min_size, p.jump):
+                rows.append({"domain": domain, "model": model, "kind": "bic", **r})
+    table = pd.DataFrame(rows, columns=SENSITIVITY_COLUMNS)
+    table["n_change_points"] = table["n_change_points"].astype("int64")
+    table["change_index"] = table["change_index"].astype("int64")
+    return table
+
+
+def plot_threshold_figure(
+    concepts: pd.DataFrame, thresholds: pd.DataFrame, curves: pd.DataFrame
+) -> tuple[Any, bytes]:
+    """The paper's figure (score vs count, log x, change points, CI bands) and its PNG bytes."""
+    fig = _plots.threshold_figure(concepts, thresholds, curves)
+    return fig, _plots.figure_png(fig)
+
+
+def plot_penalty_sensitivity(
+    sensitivity: pd.DataFrame, params: ThresholdParams
+) -> tuple[Any, bytes]:
+    """Threshold vs penalty per group and its PNG bytes."""
+    fig = _plots.sensitivity_figure(sensitivity, params.paper.penalty)
+    return fig, _plots.figure_png(fig)
+
+
+def write_threshold_report(
+    summary: dict[str, Any],
+    rejects: pd.DataFrame,
+    thresholds: pd.DataFrame,
+    sensitivity: pd.DataFrame,
+    figure_png: bytes,
+    sensitivity_png: bytes,
+    params: ThresholdParams,
+) -> str:
+    """The markdown handoff report."""
+    return build_report(
+        summary, rejects, thresholds, sensitivity, figure_png, sensitivity_png, params
+    )
+
+
+__all__ = [
+    "detect_thresholds",
+    "fit_imitation_curves",
+    "plot_penalty_sensitivity",
+    "plot_threshold_figure",
+    "prepare_threshold_inputs",
+    "sweep_penalties",
+    "write_threshold_report",
+]

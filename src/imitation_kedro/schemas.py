@@ -1,0 +1,149 @@
+"""Schemas of the handoff tables: one source for save-time validation and the data dictionary.
+
+Catalog entries declare ``validator: {class: imitation_kedro.schemas.TableValidator,
+options: {table: <name>}}`` (Kedro 1.7's catalog-native validation), so a renamed or retyped
+column fails loudly on save instead of breaking the receiving team.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+_KINDS = {
+    "str": "string",
+    "int": "integer",
+    "float": "number",
+    "bool": "boolean",
+    "bytes": "binary",
+    "list": "list",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # one of _KINDS
+    description: str
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = ()
+
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+def _cols(*rows: tuple) -> tuple[Column, ...]:
+    return tuple(Column(*row) for row in rows)
+
+
+SCHEMAS: dict[str, TableSchema] = {
+    s.name: s
+    for s in [
+        TableSchema(
+            "prm_concept_frequencies",
+            "Estimated number of pre-training images of each concept (FIT's x-axis).",
+            _cols(
+                ("concept", "str", "Concept display name, as in the concept table."),
+                ("domain", "str", "Concept domain (miniature: style/motif; paper: faces/art)."),
+                ("captions", "int", "Pre-training captions that phrase-match the concept or an alias."),
+                ("sampled", "int", "Caption hits sampled for image verification (capped per concept)."),
+                ("downloaded", "int", "Sampled images obtained and passing cleaning."),
+                ("verified", "int", "Downloaded images verified to show the concept."),
+                ("estimate", "float", "verified x captions / downloaded: the estimated image count."),
+                ("ci_low", "float", "Lower bound of the Wilson interval, propagated to the count."),
+                ("ci_high", "float", "Upper bound of the Wilson interval, propagated to the count."),
+            ),
+            key=("concept",),
+        ),
+        TableSchema(
+            "prm_imitation_scores",
+            "How closely each model's generations imitate each concept, per prompt (FIT's y-axis).",
+            _cols(
+                ("concept", "str", "Concept display name."),
+                ("domain", "str", "Concept domain."),
+                ("model", "str", "Text-to-image model key (as in generation parameters)."),
+                ("prompt_id", "int", "Index of the prompt template."),
+                ("score", "float", "Mean cosine similarity of the prompt's generations to the top-k references."),
+                ("score_var", "float", "Variance over generated images of the per-image score."),
+                ("n_generated", "int", "Images generated for this concept and prompt."),
+                ("n_used", "int", "Images scored (faces: exactly one face)."),
+                ("n_refs", "int", "References selected (top-k closest to the generated set)."),
+                ("ref_source", "str", "Where references came from: pretraining or curated."),
+                ("zero_face_rate", "float", "Share of generations with no face (faces domain; 0 otherwise)."),
+            ),
+            key=("concept", "model", "prompt_id"),
+        ),
+    ]
+}
+
+
+class SchemaError(ValueError):
+    """A table does not match its published schema."""
+
+
+def _kind_ok(kind: str, series: Any) -> bool:
+    import pandas as pd
+    from pandas.api import types as pt
+
+    non_null = series.dropna()
+    if kind == "str":
+        return pt.is_string_dtype(series) or pt.is_object_dtype(series) and all(
+            isinstance(v, str) for v in non_null
+        )
+    if kind == "int":
+        return pt.is_integer_dtype(series)
+    if kind == "float":
+        return pt.is_float_dtype(series) or pt.is_integer_dtype(series)
+    if kind == "bool":
+        return pt.is_bool_dtype(series)
+    if kind == "bytes":
+        return all(isinstance(v, (bytes, bytearray)) for v in non_null)
+    if kind == "list":
+        return all(isinstance(v, (list, tuple)) or hasattr(v, "__len__") for v in non_null)
+    return isinstance(series, pd.Series)
+
+
+def validate_table(data: Any, schema: TableSchema) -> Any:
+    """Raise :class:`SchemaError` naming the table and column when ``data`` breaks ``schema``."""
+    import pandas as pd
+
+    if not isinstance(data, pd.DataFrame):
+        raise SchemaError(f"{schema.name}: expected a pandas DataFrame, got {type(data).__name__}")
+    expected = schema.column_names()
+    missing = [c for c in expected if c not in data.columns]
+    if missing:
+        raise SchemaError(
+            f"{schema.name}: missing column(s) {missing}; found {list(data.columns)}"
+        )
+    for col in schema.columns:
+        series = data[col.name]
+        if not col.nullable and series.isna().any():
+            rows = list(series[series.isna()].index[:5])
+            raise SchemaError(f"{schema.name}.{col.name}: null values at rows {rows}")
+        if not _kind_ok(col.kind, series):
+            raise SchemaError(
+                f"{schema.name}.{col.name}: expected {_KINDS[col.kind]}, got dtype {series.dtype}"
+            )
+    if schema.key and data.duplicated(list(schema.key)).any():
+        dup = data[data.duplicated(list(schema.key), keep=False)][list(schema.key)].head(3)
+        raise SchemaError(f"{schema.name}: duplicate key {list(schema.key)}: {dup.to_dict('records')}")
+    return data
+
+
+class TableValidator:
+    """Kedro catalog validator: ``validator: {class: ..., options: {table: name}}``."""
+
+    def __init__(self, table: str) -> None:
+        if table not in SCHEMAS:
+            raise SchemaError(f"no schema named {table!r}; known: {sorted(SCHEMAS)}")
+        self.schema = SCHEMAS[table]
+
+    def validate(self, data: Any) -> Any:
+        return validate_table(data, self.schema)

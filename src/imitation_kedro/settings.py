@@ -1,0 +1,14 @@
+"""Project settings: https://docs.kedro.org/en/stable/kedro_project_setup/settings.html"""
+
+from imitation_kedro.hooks import ParameterValidationHook, RunSummaryHook
+from imitation_kedro.pipelines.threshold.hooks import ThresholdSourceHook
+
+HOOKS = (ParameterValidationHook(), RunSummaryHook(), ThresholdSourceHook())
+
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    "config_patterns": {
+        "spark": ["spark*", "spark*/**"],
+    },
+}

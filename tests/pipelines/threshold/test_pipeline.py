@@ -1,0 +1,186 @@
+"""The pipeline: a slice on an in-memory catalog, a full KedroSession run, no torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+from kedro.io import DataCatalog
+from kedro.runner import SequentialRunner
+
+from imitation_kedro.pipelines.threshold import create_pipeline
+from imitation_kedro.pipelines.threshold.hooks import fill_missing_pipeline_inputs
+from imitation_kedro.pipelines.threshold.params import ThresholdParams
+
+ROOT = Path(__file__).resolve().parents[3]
+ENV = {
+    **os.environ,
+    "KEDRO_DISABLE_TELEMETRY": "1",
+    "IMITATION_KEDRO_PROGRESS": "0",
+    "HF_HUB_OFFLINE": "1",
+    "MPLBACKEND": "Agg",
+}
+
+
+def test_every_node_is_named_and_outputs_are_declared():
+    pipe = create_pipeline()
+    assert {n.name for n in pipe.nodes} == {
+        "prepare_threshold_inputs",
+        "fit_imitation_curves",
+        "detect_thresholds",
+        "sweep_penalties",
+        "plot_threshold_figure",
+        "plot_penalty_sensitivity",
+        "write_threshold_report",
+    }
+    import yaml
+
+    catalog = yaml.safe_load((ROOT / "conf/base/catalog_threshold.yml").read_text())
+    assert set(pipe.all_outputs()) <= set(catalog)
+    assert all("layer" in e["metadata"]["kedro-viz"] for e in catalog.values())
+    for name in (
+        "out_thresholds",
+        "rpt_threshold_figure",
+        "rpt_threshold_sensitivity_plot",
+        "rpt_threshold_report",
+        "out_threshold_rejects",
+    ):
+        assert catalog[name]["versioned"] is True
+
+
+def test_sliced_pipeline_on_in_memory_catalog(tables, step_data, fast_params, caplog, tmp_path):
+    from kedro_datasets.pandas import ParquetDataset
+    from kedro_datasets.text import TextDataset
+
+    counts, scores = step_data
+    freq, sc = tables(counts, scores)
+    catalog = DataCatalog()
+    catalog["prm_concept_frequencies"] = freq
+    catalog["prm_imitation_scores"] = sc
+    catalog["raw_user_scores"] = pd.DataFrame()
+    catalog["params:threshold"] = fast_params
+    # Persisted (MemoryDatasets are released once their last consumer ran).
+    catalog["out_thresholds"] = ParquetDataset(filepath=str(tmp_path / "thresholds.parquet"))
+    catalog["rpt_threshold_report"] = TextDataset(filepath=str(tmp_path / "report.md"))
+    pipe = create_pipeline().to_outputs("out_thresholds", "rpt_threshold_report")
+    assert "plot_threshold_figure" in {n.name for n in pipe.nodes}
+    SequentialRunner().run(pipe, catalog)
+    table = catalog.load("out_thresholds")
+    assert table["threshold"].tolist() == [310, 310]
+    assert "| style | m1 | segmented | threshold | 310" in catalog.load("rpt_threshold_report")
+    assert "Pipeline execution completed successfully" in caplog.text
+
+
+def test_source_hook_fills_only_missing_inputs_in_user_table_mode():
+    catalog = DataCatalog()
+    catalog["prm_imitation_scores"] = pd.DataFrame({"x": [1]})
+    assert fill_missing_pipeline_inputs(catalog, {"params:threshold": {"source": "pipeline"}}) == []
+    filled = fill_missing_pipeline_inputs(
+        catalog, {"parameters": {"threshold": {"source": "user_table"}}}
+    )
+    assert filled == ["prm_concept_frequencies"]
+    assert catalog.load("prm_imitation_scores")["x"].tolist() == [1]
+
+
+RUN_SCRIPT = textwrap.dedent("""
+    import json, sys
+    from pathlib import Path
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+    from imitation_kedro.pipelines.threshold.hooks import ThresholdSourceHook
+    from imitation_kedro.settings import HOOKS
+    root = Path(sys.argv[1])
+    bootstrap_project(root)
+    with KedroSession.create(project_path=root, env="test",
+                             runtime_params={"threshold": {"source": "user_table"}}) as session:
+        if not any(type(h).__name__ == "ThresholdSourceHook" for h in HOOKS):
+            session._hook_manager.register(ThresholdSourceHook())  # until settings registers it
+        session.run(pipeline_names=["threshold"])
+    heavy = sorted(m for m in ("torch", "diffusers", "open_clip", "transformers") if m in sys.modules)
+    print("RESULT" + json.dumps({"heavy": heavy}))
+""")
+
+
+def test_kedro_run_on_the_example_user_table_without_torch(tmp_path):
+    """`kedro run --pipelines threshold --params threshold.source=user_table` in a project copy."""
+    for item in ("pyproject.toml", "conf", "examples"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / item)
+    (tmp_path / "src").mkdir()  # the package itself is imported from the installed venv
+    (tmp_path / "data").mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN_SCRIPT, str(tmp_path)],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads(proc.stdout.split("RESULT", 1)[1])
+    assert result["heavy"] == []
+    (table_file,) = (tmp_path / "data/07_model_output/thresholds.parquet").glob(
+        "*/thresholds.parquet"
+    )
+    table = pd.read_parquet(table_file)
+    user = pd.read_csv(ROOT / "examples/user_scores.csv")
+    assert set(table["model"]) == {"sd11", "sd21"} and (table["status"] == "threshold").all()
+    # The planted steps of the example file: rank 20 (sd11) and rank 23 (sd21).
+    sorted_counts = sorted(user.loc[user["model"] == "sd11", "count"])
+    expected = {"sd11": sorted_counts[20], "sd21": sorted_counts[23]}
+    for row in table.itertuples(index=False):
+        assert row.threshold == expected[row.model], row
+    (report,) = (tmp_path / "data/08_reporting/threshold_report.md").glob("*/threshold_report.md")
+    assert "`raw_user_scores`: 80 rows" in report.read_text()
+    assert list(
+        (tmp_path / "data/08_reporting/threshold_figure.png").glob("*/threshold_figure.png")
+    )
+
+
+def test_threshold_nodes_do_not_import_torch():
+    code = textwrap.dedent("""
+        import sys
+        import numpy as np, pandas as pd
+        from imitation_kedro.pipelines.threshold import create_pipeline, nodes
+        from imitation_kedro.pipelines.threshold.params import ThresholdParams
+        p = ThresholdParams(source="user_table", bootstrap={"n_resamples": 5},
+                            segmented={"n_permutations": 39})
+        user = pd.DataFrame({"concept": [f"c{i}" for i in range(20)], "count": range(20),
+                             "score": [0.1] * 10 + [0.9] * 10})
+        c, pr, rej, s = nodes.prepare_threshold_inputs(None, None, user, p)
+        cur = nodes.fit_imitation_curves(c, p)
+        t, d = nodes.detect_thresholds(c, pr, cur, p)
+        sens = nodes.sweep_penalties(c, p)
+        f, png = nodes.plot_threshold_figure(c, t, cur)
+        f2, png2 = nodes.plot_penalty_sensitivity(sens, p)
+        nodes.write_threshold_report(s, rej, t, sens, png, png2, p)
+        assert t["threshold"].tolist() == [10, 10], t
+        print(sorted(m for m in ("torch", "diffusers", "open_clip", "transformers") if m in sys.modules))
+    """)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=ENV, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_params_match_the_base_parameter_file():
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "conf/base/parameters_threshold.yml").read_text())["threshold"]
+    assert ThresholdParams(**raw) == ThresholdParams()
+    for env in ("paper", "test"):
+        extra = yaml.safe_load((ROOT / f"conf/{env}/parameters_threshold.yml").read_text())[
+            "threshold"
+        ]
+        merged = {
+            **raw,
+            **{k: ({**raw[k], **v} if isinstance(v, dict) else v) for k, v in extra.items()},
+        }
+        ThresholdParams(**merged)
