@@ -18,7 +18,8 @@ install: $(BIN)/python
 	$(BIN)/pip install --quiet -c constraints.txt -e .
 
 install-dev: $(BIN)/python
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,spark]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,spark,faces]"
+	$(BIN)/pip install --quiet -c constraints.txt --no-deps face-recognition
 
 run: install
 	$(BIN)/kedro run

@@ -85,3 +85,31 @@ def _version_of(catalog: Any, name: str) -> str:
         return save or "-"
     except Exception:  # noqa: BLE001 - the summary must never fail a run
         return "-"
+
+
+class SparkHook:
+    """Start a SparkSession from ``conf/<env>/spark.yml`` when the env has one (``--env spark``)."""
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        try:
+            spark_conf = context.config_loader["spark"]
+        except Exception:  # noqa: BLE001 - MissingConfigException: this env has no Spark
+            return
+        if not spark_conf:
+            return
+        import os
+        import sys
+
+        from pyspark import SparkConf
+        from pyspark.sql import SparkSession
+
+        # Executors must import imitation_kedro: run them on this interpreter (install the
+        # package wheel on the executors of a real cluster).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        settings = {"spark.pyspark.python": sys.executable, **spark_conf}
+        conf = SparkConf().setAll([(str(k), str(v)) for k, v in settings.items()])
+        session = SparkSession.builder.config(conf=conf).getOrCreate()
+        session.sparkContext.setLogLevel("WARN")
+        logger.info("SparkSession started: master %s", session.sparkContext.master)

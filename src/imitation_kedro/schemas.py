@@ -76,7 +76,7 @@ SCHEMAS: dict[str, TableSchema] = {
                 ("n_used", "int", "Images scored (faces: exactly one face)."),
                 ("n_refs", "int", "References selected (top-k closest to the generated set)."),
                 ("ref_source", "str", "Where references came from: pretraining or curated."),
-                ("zero_face_rate", "float", "Share of generations with no face (faces domain; 0 otherwise)."),
+                ("zero_face_rate", "float", "Share of generations with no face (faces domain; empty for domains without a face detector).", True),
             ),
             key=("concept", "model", "prompt_id"),
         ),

@@ -1,0 +1,282 @@
+"""Image-text pairs: loading, labels, decoding, splits. No torch here."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from .params import DataParams
+
+logger = logging.getLogger(__name__)
+
+PAIR_COLUMNS = ["key", "png", "caption", "label"]
+
+
+class BackdoorDataError(ValueError):
+    """The pairs or classes given to the backdoor pipeline cannot be used."""
+
+
+def concat_partitions(partitions: Mapping[str, Any] | pd.DataFrame) -> pd.DataFrame:
+    """One table from a PartitionedDataset load (id -> callable or DataFrame), in id order."""
+    if isinstance(partitions, pd.DataFrame):
+        return partitions.reset_index(drop=True)
+    frames = []
+    for pid in sorted(partitions):
+        part = partitions[pid]
+        frame = part() if callable(part) else part
+        if not isinstance(frame, pd.DataFrame):
+            raise BackdoorDataError(f"partition {pid!r} is not a table ({type(frame).__name__})")
+        frames.append(frame)
+    if not frames:
+        raise BackdoorDataError("the image-text pair dataset has no partitions")
+    return pd.concat(frames, ignore_index=True)
+
+
+def decode_image(png: bytes, size: int) -> np.ndarray:
+    """PNG/JPEG bytes -> ``size x size x 3`` uint8, squashed (aspect ignored, as in the paper)."""
+    with Image.open(io.BytesIO(png)) as img:
+        img = img.convert("RGB")
+        if img.size != (size, size):
+            img = img.resize((size, size), Image.Resampling.BICUBIC)
+        return np.asarray(img, dtype=np.uint8).copy()
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """Lossless storage of an (already triggered) image, so train and test triggers match (B5)."""
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def decode_images(pngs: pd.Series, size: int) -> np.ndarray:
+    """A column of image bytes -> ``N x size x size x 3`` uint8 (inputs were validated upstream)."""
+    if len(pngs) == 0:
+        return np.zeros((0, size, size, 3), dtype=np.uint8)
+    return np.stack([decode_image(b, size) for b in pngs])
+
+
+def _label_matcher(concepts: pd.DataFrame) -> Callable[[str], str | None]:
+    """Caption -> the one concept it names as a whole phrase (name or alias), else None."""
+    names: dict[str, str] = {}
+    for row in concepts.itertuples(index=False):
+        raw_aliases = getattr(row, "aliases", None)  # list, numpy array (parquet) or None
+        aliases = [] if raw_aliases is None else list(raw_aliases)
+        for phrase in [row.concept, *aliases]:
+            phrase = str(phrase).strip().lower()
+            if phrase:
+                names.setdefault(phrase, row.concept)
+    if not names:
+        return lambda caption: None
+    ordered = sorted(names, key=len, reverse=True)
+    pattern = re.compile(r"(?<![a-z0-9])(" + "|".join(map(re.escape, ordered)) + r")(?![a-z0-9])")
+
+    def match(caption: str) -> str | None:
+        found = {names[m] for m in pattern.findall(str(caption or "").lower())}
+        return found.pop() if len(found) == 1 else None
+
+    return match
+
+
+def read_image_paths(table: pd.DataFrame, image_root: str | None) -> pd.DataFrame:
+    """CleanCLIP/ImageNet layout (``image`` = file path): add ``png`` = the file bytes.
+
+    A missing or unreadable file gets ``png = None`` and becomes a counted reject downstream.
+    """
+    if "png" in table.columns or "image" not in table.columns:
+        return table
+    from pathlib import Path
+
+    root = Path(image_root or ".")
+
+    def read(rel: str) -> bytes | None:
+        try:
+            return (root / str(rel)).read_bytes()
+        except OSError:
+            return None
+
+    return table.assign(png=[read(p) for p in table["image"]])
+
+
+def eval_table_pairs(
+    table: pd.DataFrame, concepts: pd.DataFrame, image_root: str | None
+) -> pd.DataFrame:
+    """A separate evaluation set (ImageNet val ``image,label`` or world references
+    ``concept,png``) as pairs with a class-name ``label``; integer labels index ``concepts``."""
+    table = read_image_paths(table, image_root)
+    names = concepts["concept"].tolist()
+    if "label" in table.columns:
+        labels = table["label"]
+        if pd.api.types.is_integer_dtype(labels):
+            bad = labels[(labels < 0) | (labels >= len(names))]
+            if len(bad):
+                raise BackdoorDataError(
+                    f"evaluation label {bad.iloc[0]} outside the {len(names)} classes"
+                )
+            labels = labels.map(lambda i: names[i])
+    elif "concept" in table.columns:
+        labels = table["concept"]
+    else:
+        raise BackdoorDataError(
+            f"evaluation table needs `label` or `concept`: {list(table.columns)}"
+        )
+    keys = table["key"].astype(str) if "key" in table.columns else "eval-" + table.index.astype(str)
+    return pd.DataFrame(
+        {
+            "key": keys,
+            "png": table["png"],
+            "caption": labels.astype(str),
+            "label": labels.astype(str),
+        }
+    )
+
+
+def build_pairs(
+    raw_pairs: pd.DataFrame, concepts: pd.DataFrame, params: DataParams
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Validate pairs, decode every image once (rejects counted), attach labels.
+
+    ``raw_pairs`` needs ``png`` and ``caption``; ``key`` and ``label`` are used when present
+    (otherwise the key is the row number and the label is the one concept the caption names).
+    """
+    missing = [
+        c
+        for c in ("png", "caption")
+        if c not in raw_pairs.columns and not (c == "png" and "image" in raw_pairs.columns)
+    ]
+    if missing:
+        raise BackdoorDataError(
+            f"image-text pairs lack column(s) {missing}; got {list(raw_pairs.columns)}"
+        )
+    if "concept" not in concepts.columns:
+        raise BackdoorDataError(f"concepts table lacks column 'concept': {list(concepts.columns)}")
+    pairs = read_image_paths(raw_pairs, params.image_root).copy()
+    if "status" in pairs.columns:  # img2dataset layout: only successful downloads carry images
+        pairs = pairs[pairs["status"].fillna("success") == "success"]
+    pairs["key"] = pairs["key"].astype(str) if "key" in pairs.columns else pairs.index.astype(str)
+    if pairs["key"].duplicated().any():
+        dup = pairs.loc[pairs["key"].duplicated(), "key"].iloc[0]
+        raise BackdoorDataError(f"duplicate pair key {dup!r} in the image-text pairs")
+    if params.max_pairs and len(pairs) > params.max_pairs:
+        pairs = pairs.sample(n=params.max_pairs, random_state=params.seed % 2**32)
+    if "label" not in pairs.columns:
+        matcher = _label_matcher(concepts)
+        pairs["label"] = [matcher(c) for c in pairs["caption"]]
+    rejects, keep, normalised = [], [], []
+    for row in pairs.itertuples(index=False):
+        caption = str(row.caption) if isinstance(row.caption, str) else ""
+        if not caption.strip():
+            rejects.append({"key": row.key, "reason": "empty caption"})
+            continue
+        try:
+            if row.png is None:
+                raise FileNotFoundError("no image bytes")
+            arr = decode_image(row.png, params.image_size)
+        except Exception as exc:  # noqa: BLE001 - any decoder failure is a counted reject
+            rejects.append({"key": row.key, "reason": f"undecodable image: {type(exc).__name__}"})
+            continue
+        keep.append(row.key)
+        normalised.append(encode_png(arr) if arr.shape[0] != _png_size(row.png) else row.png)
+    out = pairs.set_index("key").loc[keep].reset_index()
+    out["png"] = normalised
+    out["label"] = out["label"].astype(object).where(out["label"].notna(), None)
+    reject_df = pd.DataFrame(rejects, columns=["key", "reason"])
+    if len(reject_df):
+        logger.warning(
+            "backdoor: rejected %d of %d pairs (%s)",
+            len(reject_df),
+            len(pairs),
+            reject_df["reason"].value_counts().to_dict(),
+        )
+    if out.empty:
+        raise BackdoorDataError("no usable image-text pairs left after decoding")
+    return out[PAIR_COLUMNS].reset_index(drop=True), reject_df
+
+
+def _png_size(png: bytes) -> int:
+    try:
+        with Image.open(io.BytesIO(png)) as img:
+            return img.size[0] if img.size[0] == img.size[1] else -1
+    except Exception:  # noqa: BLE001
+        return -1
+
+
+def choose_classes(
+    pairs: pd.DataFrame, target: str | None, params: DataParams, target_rank: int = 0
+) -> tuple[list[str], str]:
+    """Zero-shot classes (the most frequent labelled concepts) and the attack target among them.
+
+    ``target=None`` picks the class ranked ``target_rank`` by labelled pairs (0 = most frequent).
+    """
+    counts = pairs["label"].dropna().value_counts()
+    counts = counts[counts >= params.min_class_pairs]
+    ranked = sorted(counts.index, key=lambda c: (-counts[c], c))
+    classes = ranked[: params.n_classes] if params.n_classes else ranked
+    if len(classes) < 2:
+        raise BackdoorDataError(
+            f"only {len(classes)} class(es) have >= {params.min_class_pairs} labelled pairs; "
+            "zero-shot evaluation needs at least 2"
+        )
+    if target is None:
+        if not 0 <= target_rank < len(classes):
+            raise BackdoorDataError(
+                f"attack.target_rank={target_rank} but only {len(classes)} classes"
+            )
+        target = classes[target_rank]
+    if target not in classes:
+        raise BackdoorDataError(
+            f"attack target {target!r} is not in the class list {classes} "
+            f"(its labelled pairs: {int(pairs['label'].eq(target).sum())})"
+        )
+    return sorted(classes), target
+
+
+def split_pairs(
+    pairs: pd.DataFrame,
+    classes: list[str],
+    params: DataParams,
+    eval_pairs: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Add ``split`` (test, selection, pretrain) with a seeded shuffle.
+
+    With ``eval_pairs`` (``data.eval_source: table``) test and selection come from that separate
+    set (ImageNet val at paper scale) and every corpus pair is a pre-training pair.
+    """
+    rng = np.random.default_rng(params.seed)
+    if eval_pairs is not None:
+        ev = eval_pairs[eval_pairs["label"].isin(classes)].reset_index(drop=True)
+        need = params.n_test + params.n_selection
+        if len(ev) < need:
+            raise BackdoorDataError(
+                f"evaluation table has {len(ev)} usable rows, fewer than "
+                f"n_test + n_selection = {need}"
+            )
+        order = rng.permutation(len(ev))
+        split = np.full(len(ev), "drop", dtype=object)
+        split[order[: params.n_test]] = "test"
+        split[order[params.n_test : need]] = "selection"
+        ev = ev.assign(split=split)
+        ev = ev[ev["split"] != "drop"]
+        return pd.concat([pairs.assign(split="pretrain"), ev], ignore_index=True)
+    in_class = pairs["label"].isin(classes)
+    labelled = pairs.index[in_class].to_numpy().copy()
+    rng.shuffle(labelled)
+    need = params.n_test + params.n_selection
+    if len(labelled) <= need:
+        raise BackdoorDataError(
+            f"{len(labelled)} labelled pairs cannot fill n_test={params.n_test} + "
+            f"n_selection={params.n_selection} and leave pairs for pre-training"
+        )
+    split = pd.Series("pretrain", index=pairs.index, dtype=object)
+    split[labelled[: params.n_test]] = "test"
+    split[labelled[params.n_test : need]] = "selection"
+    out = pairs.assign(split=split)
+    if not params.unlabelled_in_pretraining:
+        out = out[in_class]
+    return out.reset_index(drop=True)

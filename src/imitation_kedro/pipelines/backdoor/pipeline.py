@@ -1,0 +1,91 @@
+"""Wiring of the ``backdoor`` pipeline (no torch at import)."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline
+
+from . import nodes, report
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """pairs -> poison -> EDA views -> pre-train per objective -> CleanCLIP grid -> select -> report."""
+    return Pipeline(
+        [
+            Node(
+                nodes.prepare_pairs,
+                [
+                    "raw_backdoor_pairs",
+                    "raw_backdoor_classes",
+                    "raw_backdoor_eval",
+                    "params:backdoor",
+                ],
+                ["int_backdoor_pairs", "int_backdoor_rejects", "int_backdoor_classes"],
+                name="prepare_pairs",
+            ),
+            Node(
+                nodes.poison_corpus,
+                ["int_backdoor_pairs", "int_backdoor_classes", "params:backdoor"],
+                [
+                    "int_backdoor_poisoned_pairs",
+                    "prm_backdoor_poison_manifest",
+                    "int_backdoor_cleaning_pairs",
+                ],
+                name="poison_corpus",
+            ),
+            Node(
+                nodes.augment_texts,
+                ["int_backdoor_poisoned_pairs", "params:backdoor"],
+                "feat_backdoor_caption_views",
+                name="augment_texts",
+            ),
+            Node(
+                nodes.pretrain_models,
+                [
+                    "int_backdoor_poisoned_pairs",
+                    "feat_backdoor_caption_views",
+                    "int_backdoor_classes",
+                    "params:backdoor",
+                ],
+                ["mdl_backdoor_pretrained", "out_backdoor_pretrain_metrics"],
+                name="pretrain_models",
+            ),
+            Node(
+                nodes.clean_models,
+                [
+                    "mdl_backdoor_pretrained",
+                    "int_backdoor_cleaning_pairs",
+                    "int_backdoor_poisoned_pairs",
+                    "feat_backdoor_caption_views",
+                    "int_backdoor_classes",
+                    "params:backdoor",
+                ],
+                "out_backdoor_cleaning_results",
+                name="clean_models",
+            ),
+            Node(
+                nodes.select_models,
+                ["out_backdoor_cleaning_results", "params:backdoor"],
+                "out_backdoor_selection",
+                name="select_models",
+            ),
+            Node(
+                report.plot_accuracy_vs_asr,
+                ["out_backdoor_cleaning_results", "params:backdoor"],
+                "rpt_backdoor_accuracy_vs_asr",
+                name="plot_accuracy_vs_asr",
+            ),
+            Node(
+                report.write_report,
+                [
+                    "int_backdoor_classes",
+                    "prm_backdoor_poison_manifest",
+                    "out_backdoor_pretrain_metrics",
+                    "out_backdoor_cleaning_results",
+                    "out_backdoor_selection",
+                    "params:backdoor",
+                ],
+                "rpt_backdoor_report",
+                name="write_report",
+            ),
+        ]
+    )

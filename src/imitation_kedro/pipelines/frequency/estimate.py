@@ -1,0 +1,101 @@
+"""Scale verified fractions back to image counts (FIT §3.6) with a Wilson interval.
+
+``estimate = verified x captions / downloaded``; the Wilson score interval of the verified
+fraction ``verified / downloaded`` (``ci_level``) is multiplied by ``captions``. No caption match
+gives 0 (exact); captions but no usable image gives NaN with ``status = no_images`` (logged), never
+a silent zero. :func:`scale_to_laion5b` is FIT's SD2.1 rule (x captions_5b / captions_2b_en).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+FREQUENCY_COLUMNS = [
+    "concept",
+    "domain",
+    "captions",
+    "sampled",
+    "downloaded",
+    "verified",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "status",
+]
+
+
+def wilson_interval(
+    successes: np.ndarray, trials: np.ndarray, level: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for ``successes / trials`` (NaN where ``trials`` is 0)."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    successes = np.asarray(successes, dtype=np.float64)
+    trials = np.asarray(trials, dtype=np.float64)
+    lo = np.full(trials.shape, np.nan)
+    hi = np.full(trials.shape, np.nan)
+    ok = trials > 0
+    if ok.any():
+        lo[ok], hi[ok] = proportion_confint(
+            successes[ok], trials[ok], alpha=1 - level, method="wilson"
+        )
+    # The interval's ends are exactly 0 / 1 at 0 / all successes (no floating-point shortfall).
+    lo[ok & (successes == 0)] = 0.0
+    hi[ok & (successes == trials)] = 1.0
+    return np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)
+
+
+def estimate_frequencies(table: pd.DataFrame, level: float) -> pd.DataFrame:
+    """Add estimate, ci_low, ci_high and status to a per-concept table of counts.
+
+    ``table`` holds concept, domain, captions, sampled, downloaded, verified.
+    """
+    out = table.copy()
+    cap = out["captions"].to_numpy(np.float64)
+    n = out["downloaded"].to_numpy(np.float64)
+    v = out["verified"].to_numpy(np.float64)
+    if (v > n).any() or (n > out["sampled"].to_numpy()).any():
+        bad = out.loc[(v > n) | (n > out["sampled"].to_numpy()), "concept"].tolist()
+        raise ValueError(f"verified <= downloaded <= sampled violated for concept(s) {bad}")
+    lo, hi = wilson_interval(v, n, level)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        est = np.where(n > 0, v * cap / np.where(n > 0, n, 1), np.nan)
+    status = np.where(n > 0, "ok", np.where(cap > 0, "no_images", "no_captions"))
+    est = np.where(cap == 0, 0.0, est)
+    out["estimate"] = est
+    out["ci_low"] = np.where(cap == 0, 0.0, np.where(n > 0, lo * cap, 0.0))
+    out["ci_high"] = np.where(cap == 0, 0.0, np.where(n > 0, hi * cap, cap))
+    out["status"] = status
+    missing = out.loc[out["status"] == "no_images", "concept"].tolist()
+    if missing:
+        logger.warning(
+            "%d concept(s) have caption hits but no usable image: estimate NaN, CI [0, captions]: %s",
+            len(missing),
+            missing[:20],
+        )
+    for col in ("captions", "sampled", "downloaded", "verified"):
+        out[col] = out[col].astype(np.int64)
+    return out[FREQUENCY_COLUMNS].reset_index(drop=True)
+
+
+def scale_to_laion5b(frequencies: pd.DataFrame, captions_5b: pd.Series) -> pd.DataFrame:
+    """FIT §3.6: multiply the 2B-en estimate (and CI) by captions_5b / captions_2b_en.
+
+    Only where the 2B-en count is > 0 and images were downloaded; elsewhere unchanged.
+    ``captions_5b`` is indexed by concept.
+    """
+    out = frequencies.copy()
+    c5 = out["concept"].map(captions_5b).astype(np.float64)
+    if c5.isna().any():
+        raise ValueError(f"no LAION-5B caption count for {out.loc[c5.isna(), 'concept'].tolist()}")
+    ok = (out["captions"] > 0) & (out["downloaded"] > 0)
+    ratio = np.where(ok, c5 / out["captions"].where(ok, 1), 1.0)
+    for col in ("estimate", "ci_low", "ci_high"):
+        out[col] = out[col] * ratio
+    out["captions_5b"] = c5.astype(np.int64)
+    return out

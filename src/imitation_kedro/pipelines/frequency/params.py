@@ -1,0 +1,151 @@
+"""Typed parameters of the ``frequency`` pipeline (conf/<env>/parameters_frequency.yml)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from imitation_kedro.params_base import ParameterError, Params
+
+
+@dataclass(frozen=True)
+class MatchingParams(Params):
+    """Caption matching (FIT §3.1) and the caption columns of the LAION schema."""
+
+    # auto: the Spark engine when raw_laion_captions loads as a Spark DataFrame (conf/spark),
+    # else the local engine; local/spark insist on one and fail on the other kind of input.
+    engine: Literal["auto", "local", "spark"] = "auto"
+    caption_column: str = "TEXT"
+    id_column: str = "SAMPLE_ID"
+    url_column: str = "URL"
+    use_aliases: bool = True  # FIT F5: optional; the paper's headline run had it off
+    nested_names: Literal["both", "longest"] = "both"  # "both" = Elasticsearch match_phrase
+    batch_rows: int = 200_000  # captions per scan chunk (bounds memory of the local engine)
+
+    def validate(self) -> None:
+        if self.batch_rows < 1:
+            raise ParameterError(f"matching.batch_rows must be >= 1, got {self.batch_rows}")
+
+
+@dataclass(frozen=True)
+class SamplingParams(Params):
+    """Which caption hits to fetch images for (FIT §3.2: seed 42, at most 100,000 per concept)."""
+
+    max_images: int = 100_000
+    seed: int = 42
+
+    def validate(self) -> None:
+        if self.max_images < 1:
+            raise ParameterError(f"sampling.max_images must be >= 1, got {self.max_images}")
+
+
+@dataclass(frozen=True)
+class AcquisitionParams(Params):
+    """Getting the images of the sampled hits, and the paper's cleaning rules (FIT §3.2)."""
+
+    source: Literal["shipped", "download"] = "shipped"
+    downloader: Literal["builtin", "img2dataset"] = "builtin"
+    # Where downloaded shards go (paper); the paper catalog reads it back as raw_laion_images.
+    output_folder: str = "data/02_intermediate/frequency/laion_images"
+    timeout_s: float = 30.0
+    retries: int = 0
+    threads: int = 16
+    shard_size: int = 1000  # images per downloaded shard (resume granularity)
+    retry_failed: bool = False  # re-try URLs a previous run recorded as dead
+    min_bytes: int = 1000  # paper: files < 1,000 bytes are dropped
+    min_side: int = 2  # paper: width or height 1 is dropped
+    user_agent: str = "imitation-kedro/0.1 (+research; img2dataset-compatible)"
+
+    def validate(self) -> None:
+        for key in ("retries", "min_bytes"):
+            if getattr(self, key) < 0:
+                raise ParameterError(f"acquisition.{key} must be >= 0")
+        for key in ("threads", "shard_size", "min_side"):
+            if getattr(self, key) < 1:
+                raise ParameterError(f"acquisition.{key} must be >= 1")
+        if self.timeout_s <= 0:
+            raise ParameterError(f"acquisition.timeout_s must be > 0, got {self.timeout_s}")
+
+
+@dataclass(frozen=True)
+class DomainVerification(Params):
+    """How images of one domain are verified.
+
+    ``method``: ``references`` (image embedder + max cosine to the concept's references; the
+    miniature world), ``faces`` (every detected face vs the reference faces, FIT §3.3) or ``art``
+    (an "is artwork" CLIP gate, then style similarity to the references, FIT §3.4).
+    ``threshold``: ``lower``/``higher`` = the calibrated values (FIT's two rules), or a number.
+    """
+
+    method: Literal["references", "faces", "art"] = "references"
+    threshold: Literal["lower", "higher"] | float = "lower"
+    artwork_label: str = "an artwork"
+    artwork_threshold: float | None = None  # art only: paper 0.1815185546875 / 0.1768798828125
+
+    def validate(self) -> None:
+        if self.method == "art" and self.artwork_threshold is None:
+            raise ParameterError("method 'art' needs artwork_threshold (FIT §3.4)")
+
+
+@dataclass(frozen=True)
+class CalibrationParams(Params):
+    """Same-concept vs different-concept pairs of reference images -> a similarity threshold.
+
+    ``statistic``: ``mean_pair`` = FIT's face rule (positives: per-concept mean intra-concept
+    cosine; negatives: mean cross-concept cosine per concept pair); ``loo_max`` = the statistic the
+    verifier actually thresholds (each reference's max cosine to its own concept's other references
+    vs to another concept's references).
+    """
+
+    statistic: Literal["mean_pair", "loo_max"] = "mean_pair"
+    max_concepts: int = 150  # FIT: 150 random artists for the negative pairs
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.max_concepts < 2:
+            raise ParameterError(f"calibration.max_concepts must be >= 2, got {self.max_concepts}")
+
+
+@dataclass(frozen=True)
+class VerificationParams(Params):
+    """Per-domain verification settings and the embedding batch size."""
+
+    domains: dict[str, DomainVerification] = field(
+        default_factory=lambda: {"style": DomainVerification(), "motif": DomainVerification()}
+    )
+    calibration: CalibrationParams = field(default_factory=CalibrationParams)
+    min_references: int = 1
+    batch_size: int = 64
+    # open_clip model for the artwork gate / image embedding instead of the mdl_miniature_clip
+    # input: "hf-hub:<repo>" or "<arch>:<pretrained tag or local checkpoint>" (paper: DFN5B).
+    clip_model: str | None = None
+    face_model: str | None = None  # paper: path of the ArcFace ONNX file (faces domain)
+    style_model: str | None = None  # paper: path of the CSD checkpoint (art domain)
+
+    def validate(self) -> None:
+        if not self.domains:
+            raise ParameterError("verification.domains is empty")
+        if self.batch_size < 1 or self.min_references < 1:
+            raise ParameterError("verification.batch_size and min_references must be >= 1")
+
+
+@dataclass(frozen=True)
+class EstimateParams(Params):
+    """Scaling verified fractions back to image counts (FIT §3.6) with a Wilson interval."""
+
+    ci_level: float = 0.95
+
+    def validate(self) -> None:
+        if not 0.5 <= self.ci_level < 1.0:
+            raise ParameterError(f"estimate.ci_level must be in [0.5, 1), got {self.ci_level}")
+
+
+@dataclass(frozen=True)
+class FrequencyParams(Params):
+    """All parameters of the ``frequency`` pipeline."""
+
+    matching: MatchingParams = field(default_factory=MatchingParams)
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    acquisition: AcquisitionParams = field(default_factory=AcquisitionParams)
+    verification: VerificationParams = field(default_factory=VerificationParams)
+    estimate: EstimateParams = field(default_factory=EstimateParams)

@@ -1,0 +1,134 @@
+"""Spark caption counting: the same matcher, run per partition with ``mapInPandas``.
+
+The executors run :class:`CaptionMatcher` (pyahocorasick) on Arrow batches, so the phrase rule
+is the local engine's by construction; Spark only distributes the scan, the per-concept count and
+the per-concept bottom-k sample (same seeded priorities as the local engine). pyspark is
+imported inside the functions: it is the optional ``spark`` extra.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from imitation_kedro.pipelines.frequency.local_engine import (
+    concept_salts,
+    counts_frame,
+    hit_priority,
+)
+from imitation_kedro.pipelines.frequency.matching import CaptionMatcher, MatchingError, PatternTable
+from imitation_kedro.pipelines.frequency.params import FrequencyParams
+
+logger = logging.getLogger(__name__)
+
+_MATCHERS: dict[tuple[Any, ...], CaptionMatcher] = {}  # one automaton per executor process
+
+
+def is_spark_frame(obj: object) -> bool:
+    """True for a pyspark (classic or Connect) DataFrame, without importing pyspark."""
+    return type(obj).__module__.startswith("pyspark.") and hasattr(obj, "mapInPandas")
+
+
+def _matcher(patterns: PatternTable, nested: str) -> CaptionMatcher:
+    key = (patterns.concepts, patterns.phrases, tuple(patterns.owner.tolist()), nested)
+    if key not in _MATCHERS:
+        _MATCHERS.clear()
+        _MATCHERS[key] = CaptionMatcher(patterns, nested_names=nested)
+    return _MATCHERS[key]
+
+
+def count_spark(
+    captions: Any, patterns: PatternTable, params: FrequencyParams
+) -> tuple[pd.DataFrame, Any]:
+    """Counts (pandas, one row per concept) and the capped hit sample (a Spark DataFrame)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    mp = params.matching
+    cols = [mp.id_column, mp.url_column, mp.caption_column]
+    missing = [c for c in cols if c not in captions.columns]
+    if missing:
+        raise MatchingError(
+            f"raw_laion_captions (Spark) lacks column(s) {missing}; columns found: "
+            f"{list(captions.columns)} (set frequency.matching.*_column)"
+        )
+    salts = concept_salts(patterns.concepts, params.sampling.seed)
+    nested = mp.nested_names
+    id_col, url_col, text_col = cols
+
+    def match_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        matcher = _matcher(patterns, nested)
+        for batch in batches:
+            rows, conc = matcher.match(batch[text_col].astype(object).tolist())
+            ids = batch[id_col].to_numpy(dtype=np.int64)[rows]
+            yield pd.DataFrame(
+                {
+                    "cidx": conc.astype(np.int32),
+                    "priority": hit_priority(ids, salts[conc]),
+                    "SAMPLE_ID": ids,
+                    "URL": batch[url_col].to_numpy()[rows],
+                    "TEXT": batch[text_col].to_numpy()[rows],
+                }
+            )
+
+    schema = T.StructType(
+        [
+            T.StructField("cidx", T.IntegerType()),
+            T.StructField("priority", T.LongType()),
+            T.StructField("SAMPLE_ID", T.LongType()),
+            T.StructField("URL", T.StringType()),
+            T.StructField("TEXT", T.StringType()),
+        ]
+    )
+    source = captions.select(
+        F.col(id_col).cast("long").alias(id_col),
+        F.col(url_col).cast("string").alias(url_col),
+        F.col(text_col).cast("string").alias(text_col),
+    )
+    matched = source.mapInPandas(match_batches, schema).persist()
+    try:
+        per = {int(r["cidx"]): int(r["count"]) for r in matched.groupBy("cidx").count().collect()}
+        n_rows = int(source.count())
+        counts = np.asarray([per.get(i, 0) for i in range(len(patterns.concepts))], dtype=np.int64)
+        names = matched.sparkSession.createDataFrame(
+            pd.DataFrame(
+                {
+                    "cidx": np.arange(len(patterns.concepts), dtype=np.int32),
+                    "concept": list(patterns.concepts),
+                }
+            )
+        )
+        order = Window.partitionBy("cidx").orderBy("priority", "SAMPLE_ID")
+        hits = (
+            matched.withColumn("sample_rank", F.row_number().over(order) - 1)
+            .where(F.col("sample_rank") < params.sampling.max_images)
+            .join(F.broadcast(names), "cidx")
+            .select(
+                "concept",
+                "SAMPLE_ID",
+                "URL",
+                "TEXT",
+                F.col("sample_rank").cast("long").alias("sample_rank"),
+                "cidx",
+                "priority",
+            )
+            .orderBy("cidx", "priority", "SAMPLE_ID")
+            .drop("cidx", "priority")
+        )
+        hits = hits.localCheckpoint(eager=True)
+    finally:
+        matched.unpersist()
+    logger.info("Spark matched %d captions against %d concepts", n_rows, len(patterns.concepts))
+    return counts_frame(patterns, counts, n_rows), hits
+
+
+def to_pandas(frame: Any) -> pd.DataFrame:
+    """A pandas DataFrame from pandas or Spark input (Spark hits are small per concept)."""
+    if is_spark_frame(frame):
+        return frame.toPandas()
+    return frame

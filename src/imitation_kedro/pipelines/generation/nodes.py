@@ -1,0 +1,277 @@
+"""Nodes of the `generation` pipeline: prompts -> plan -> images -> manifests -> grids.
+
+Pure functions of their inputs; the model arrives as a catalog dataset, images leave as lazy
+callables that ``out_generated_images`` evaluates one batch at a time.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import pandas as pd
+
+from imitation_kedro.pipelines.generation import render
+from imitation_kedro.pipelines.generation.grids import (
+    concept_mosaic,
+    grid_paths,
+    overview_figure,
+    pick_concepts,
+)
+from imitation_kedro.pipelines.generation.params import GenerationParams
+from imitation_kedro.pipelines.generation.prompts import PROMPT_COLUMNS, build_prompt_rows
+from imitation_kedro.pipelines.generation.resume import CORRUPT, EXISTING, TODO, mark_existing
+from imitation_kedro.pipelines.generation.sharding import (
+    parse_shard_partition,
+    select_shard,
+    shard_partition,
+)
+
+logger = logging.getLogger(__name__)
+
+STATUS_IN_MANIFEST = {TODO: "generated", CORRUPT: "regenerated", EXISTING: "existing"}
+
+
+def build_prompt_table(raw_concepts: pd.DataFrame, params: GenerationParams) -> pd.DataFrame:
+    """One row per (model, concept, prompt_id, index) with prompt, seed and partition id."""
+    return build_prompt_rows(
+        raw_concepts, params.templates, params.model, params.images_per_prompt, params.seed_mode
+    )
+
+
+def plan_generation(
+    prompt_table: pd.DataFrame,
+    existing_images: dict[str, Callable[[], Any]],
+    params: GenerationParams,
+) -> pd.DataFrame:
+    """This shard's rows, each marked existing (complete on disk), todo or corrupt (redo)."""
+    rows = select_shard(prompt_table, params.shard_index, params.num_shards)
+    if rows.empty:
+        logger.warning(
+            "generation: shard %d of %d owns no image of the %d planned",
+            params.shard_index,
+            params.num_shards,
+            len(prompt_table),
+        )
+    s = params.settings
+    size = (s.width, s.height) if s.width is not None and s.height is not None else None
+    return mark_existing(rows, existing_images, size)
+
+
+def _check_checkpoint(pipe: Any, params: GenerationParams) -> str:
+    loaded = str(getattr(pipe, "name_or_path", "") or "")
+    wanted = params.settings.checkpoint
+    if wanted and loaded and not _same_checkpoint(loaded, wanted):
+        raise ValueError(
+            f"generation.model is {params.model!r} with checkpoint {wanted!r}, but the catalog "
+            f"entry mdl_miniature_t2i loaded {loaded!r}; run with --params "
+            f"generation.model={params.model} so both agree (see conf/paper/catalog_generation.yml)"
+        )
+    return loaded or wanted or ""
+
+
+def _same_checkpoint(loaded: str, wanted: str) -> bool:
+    """``loaded`` is ``wanted`` itself, or the hub cache snapshot of the hub id ``wanted``."""
+    loaded, wanted = loaded.rstrip("/"), wanted.rstrip("/")
+    return loaded == wanted or f"/models--{wanted.replace('/', '--')}/snapshots/" in loaded
+
+
+def _package_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return ""
+
+
+def generate_images(
+    generation_plan: pd.DataFrame, t2i_pipeline: Any, params: GenerationParams
+) -> tuple[dict[str, Callable[[], Any]], render.RenderLog]:
+    """Lazy ``{partition id: render callable}`` for the images still missing, and the log that
+    rendering fills (durations, settings actually used)."""
+    s = params.settings
+    checkpoint = _check_checkpoint(t2i_pipeline, params)
+    todo = generation_plan[generation_plan["status"] != EXISTING]
+    size = (s.width, s.height) if s.width is not None else render.default_size(t2i_pipeline)
+    log = render.RenderLog(
+        settings={
+            "checkpoint": checkpoint,
+            "pipeline_class": type(t2i_pipeline).__name__,
+            "scheduler": s.scheduler or type(getattr(t2i_pipeline, "scheduler", None)).__name__,
+            "width": size[0] if size else None,
+            "height": size[1] if size else None,
+            "device": params.speed.device,
+            "diffusers_version": _package_version("diffusers"),
+            "torch_version": _package_version("torch"),
+        }
+    )
+    if todo.empty:
+        return {}, log
+    prepare = functools.partial(_prepare, params=params)
+    renderer = render.BatchRenderer(
+        t2i_pipeline, todo, params.batch_size, prepare, s, log, desc=f"generate {params.model}"
+    )
+    # partial binds each path now: no late-binding closure over the loop variable.
+    return {path: functools.partial(renderer.image, path) for path in renderer.paths()}, log
+
+
+def _prepare(pipe: Any, params: GenerationParams) -> dict[str, Any]:
+    device = render.resolve_device(params.speed.device)
+    return render.prepare_pipeline(pipe, params.settings, params.speed, device)
+
+
+def write_shard_manifest(
+    generation_plan: pd.DataFrame,
+    generated_images: dict[str, Callable[[], Any]],
+    render_log: render.RenderLog,
+    params: GenerationParams,
+) -> dict[str, pd.DataFrame]:
+    """This shard's manifest (one row per planned image, with every setting used), after
+    checking that each planned image is on disk and each rendered one was timed."""
+    missing = sorted(set(generation_plan["path"]) - set(generated_images))
+    if missing:
+        raise ValueError(
+            f"{len(missing)} planned image(s) are not in out_generated_images, e.g. {missing[:3]}"
+        )
+    rendered = generation_plan["status"] != EXISTING
+    untimed = sorted(set(generation_plan.loc[rendered, "path"]) - set(render_log.durations))
+    if untimed:
+        raise RuntimeError(
+            f"{len(untimed)} rendered image(s) have no duration in int_render_log (e.g. "
+            f"{untimed[:3]}): the log must be the object the generation node returned"
+        )
+    s, sp, used = params.settings, params.speed, render_log.settings
+    width, height = used.get("width"), used.get("height")
+    if (width is None or height is None) and len(generation_plan):
+        width, height = generated_images[generation_plan["path"].iloc[0]]().size
+    manifest = generation_plan[PROMPT_COLUMNS + ["shard"]].copy()
+    manifest["status"] = generation_plan["status"].map(STATUS_IN_MANIFEST)
+    manifest["duration_s"] = [render_log.durations.get(p, float("nan")) for p in manifest["path"]]
+    settings = {
+        "steps": s.steps,
+        "guidance_scale": s.guidance_scale,
+        "height": height,
+        "width": width,
+        "scheduler": used.get("scheduler", s.scheduler or ""),
+        "dtype": s.dtype,
+        "negative_prompt": s.negative_prompt or "",
+        "safety_checker": s.safety_checker,
+        "checkpoint": used.get("checkpoint", ""),
+        "pipeline_class": used.get("pipeline_class", ""),
+        "seed_mode": params.seed_mode,
+        "batch_size": params.batch_size,
+        "num_shards": params.num_shards,
+        "device": used.get("device", sp.device),
+        "attention": sp.attention,
+        "channels_last": sp.channels_last,
+        "compile": sp.compile,
+        "batch_invariant": sp.batch_invariant,
+        "diffusers_version": used.get("diffusers_version", ""),
+        "torch_version": used.get("torch_version", ""),
+    }
+    for key, value in settings.items():
+        manifest[key] = value
+    manifest = manifest.astype({"height": "int64", "width": "int64", "duration_s": "float64"})
+    if render_log.durations:
+        logger.info(
+            "generation: rendered %d images in %d batches (%.2f images/s), peak %d held in memory",
+            len(render_log.durations),
+            render_log.batches,
+            render_log.images_per_s,
+            render_log.peak_cached_images,
+        )
+    return {shard_partition(params.model, params.shard_index, params.num_shards): manifest}
+
+
+def _complete_shards(model: str, found: dict[int, list[int]], wanted_n: int | None) -> int:
+    """The shard count whose manifests are all present for ``model``; raises otherwise."""
+    if wanted_n is not None:
+        have = found.get(wanted_n, [])
+        lacking = sorted(set(range(wanted_n)) - set(have))
+        if lacking:
+            raise ValueError(
+                f"model {model!r}: shard manifest(s) {lacking} of {wanted_n} are missing; run "
+                "those shards (kedro run --pipelines generation --tags shard --params "
+                "generation.shard_index=I,...) before merging"
+            )
+        return wanted_n
+    complete = [n for n, have in found.items() if sorted(have) == list(range(n))]
+    if len(complete) != 1:
+        raise ValueError(
+            f"model {model!r}: shard manifests do not form one complete set (found "
+            f"{ {n: sorted(h) for n, h in found.items()} }); delete the stale ones"
+        )
+    return complete[0]
+
+
+def merge_generation_manifests(
+    shard_manifests: dict[str, Callable[[], pd.DataFrame]],
+    prompt_table: pd.DataFrame,
+    params: GenerationParams,
+) -> pd.DataFrame:
+    """Union of the shard manifests of every model on disk: the table `similarity` reads.
+
+    The current model must be covered exactly (every planned image once); other models (from
+    earlier runs with another ``generation.model``) must have a complete set of shards.
+    """
+    by_model: dict[str, dict[int, list[int]]] = {}
+    for partition in shard_manifests:
+        model, i, n = parse_shard_partition(partition)
+        by_model.setdefault(model, {}).setdefault(n, []).append(i)
+    if params.model not in by_model:
+        raise ValueError(
+            f"no shard manifest for model {params.model!r}; found models {sorted(by_model)}"
+        )
+    frames = []
+    for model, found in sorted(by_model.items()):
+        n = _complete_shards(model, found, params.num_shards if model == params.model else None)
+        stale = sorted(k for k in found if k != n)
+        if stale:
+            logger.warning(
+                "model %r: ignoring stale shard manifests for num_shards %s", model, stale
+            )
+        frames.extend(shard_manifests[shard_partition(model, i, n)]() for i in range(n))
+    manifest = pd.concat(frames, ignore_index=True)
+    dupes = manifest["path"][manifest["path"].duplicated()]
+    if not dupes.empty:
+        raise ValueError(
+            f"{len(dupes)} image(s) appear in two shard manifests, e.g. {dupes.iloc[0]!r}"
+        )
+    current = set(manifest.loc[manifest["model"] == params.model, "path"])
+    planned = set(prompt_table["path"])
+    if current != planned:
+        gaps, extra = sorted(planned - current), sorted(current - planned)
+        raise ValueError(
+            f"model {params.model!r}: merged manifest differs from the prompt table "
+            f"({len(gaps)} missing e.g. {gaps[:3]}, {len(extra)} unexpected e.g. {extra[:3]}); "
+            "rerun the shards with the current parameters"
+        )
+    return manifest.sort_values("path", kind="stable").reset_index(drop=True)
+
+
+def plot_generation_grids(
+    generation_manifest: pd.DataFrame,
+    generated_images: dict[str, Callable[[], Any]],
+    params: GenerationParams,
+) -> tuple[Any, dict[str, Callable[[], Any]]]:
+    """An overview figure (sampled concepts x first images per prompt) for kedro-viz, and one
+    lazily built mosaic per concept at ``{model}/{slug}``."""
+    manifest = generation_manifest[generation_manifest["model"] == params.model]
+    g = params.grid
+    concepts = pick_concepts(manifest, g.max_concepts)
+    figure = overview_figure(
+        manifest,
+        generated_images,
+        concepts,
+        g.images_per_prompt,
+        title=f"{params.model}: first {g.images_per_prompt} image(s) per prompt",
+    )
+    mosaics: dict[str, Callable[[], Any]] = {}
+    for slug, rows in manifest.groupby("slug", sort=True):
+        paths = grid_paths(rows, g.images_per_prompt)
+        mosaics[f"{params.model}/{slug}"] = functools.partial(
+            concept_mosaic, paths, generated_images
+        )
+    return figure, mosaics

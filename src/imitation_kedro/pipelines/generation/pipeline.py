@@ -1,0 +1,72 @@
+"""The `generation` pipeline: concepts -> prompt table -> plan -> images -> manifests -> grids.
+
+Tags: ``shard`` (what each GPU process runs) and ``merge`` (the final union and grids).
+"""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline
+
+from imitation_kedro.pipelines.generation.nodes import (
+    build_prompt_table,
+    generate_images,
+    merge_generation_manifests,
+    plan_generation,
+    plot_generation_grids,
+    write_shard_manifest,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Build the generation pipeline (see README.md for the multi-GPU recipe)."""
+    return Pipeline(
+        [
+            Node(
+                build_prompt_table,
+                inputs=["raw_concepts", "params:generation"],
+                outputs="int_prompt_table",
+                name="build_prompt_table",
+                tags=["shard", "merge"],
+            ),
+            Node(
+                plan_generation,
+                inputs=["int_prompt_table", "out_existing_generated_images", "params:generation"],
+                outputs="int_generation_plan",
+                name="plan_generation",
+                tags=["shard"],
+            ),
+            Node(
+                generate_images,
+                inputs=["int_generation_plan", "mdl_miniature_t2i", "params:generation"],
+                outputs=["out_generated_images", "int_render_log"],
+                name="generate_images",
+                tags=["shard"],
+            ),
+            Node(
+                write_shard_manifest,
+                inputs=[
+                    "int_generation_plan",
+                    "out_generated_images",
+                    "int_render_log",
+                    "params:generation",
+                ],
+                outputs="out_generation_shard_manifests",
+                name="write_shard_manifest",
+                tags=["shard"],
+            ),
+            Node(
+                merge_generation_manifests,
+                inputs=["out_generation_shard_manifests", "int_prompt_table", "params:generation"],
+                outputs="out_generation_manifest",
+                name="merge_generation_manifests",
+                tags=["merge"],
+            ),
+            Node(
+                plot_generation_grids,
+                inputs=["out_generation_manifest", "out_generated_images", "params:generation"],
+                outputs=["rpt_generation_grid", "rpt_generation_concept_grids"],
+                name="plot_generation_grids",
+                tags=["merge"],
+            ),
+        ]
+    )

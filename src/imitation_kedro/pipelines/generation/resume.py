@@ -1,0 +1,85 @@
+"""Resume support: what a previous (possibly killed) run already wrote.
+
+``ExistingPartitionsDataset`` is a read-only view of the image folder that loads as ``{}`` when
+nothing is there yet (``PartitionedDataset`` raises instead), so the planning node can take the
+images on disk as an ordinary catalog input while ``out_generated_images`` (same folder) is the
+generation node's output. Two names on one folder keep the DAG acyclic.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+from kedro.io.core import DatasetError
+from kedro_datasets.partitions import PartitionedDataset
+
+logger = logging.getLogger(__name__)
+
+EXISTING = "existing"
+TODO = "todo"
+CORRUPT = "corrupt"
+
+
+class ExistingPartitionsDataset(PartitionedDataset):
+    """A ``PartitionedDataset`` that loads ``{}`` for a missing or empty folder; never saves."""
+
+    def load(self) -> dict[str, Callable[[], Any]]:
+        try:
+            return super().load()
+        except DatasetError as exc:
+            if "No partitions found" in str(exc):
+                return {}
+            raise
+
+    def save(self, data: dict[str, Any]) -> None:
+        raise DatasetError(
+            f"{type(self).__name__} at '{self._path}' is read-only: it lists what a previous run "
+            "wrote; save through out_generated_images"
+        )
+
+
+def image_status(
+    path: str, loader: Callable[[], Any] | None, size: tuple[int, int] | None
+) -> tuple[str, str]:
+    """``(status, reason)`` of one planned image: existing, todo (absent) or corrupt.
+
+    An image counts as existing only when it decodes completely; a decodable image of another
+    size means the settings changed under the same model id, which must not be mixed silently.
+    """
+    if loader is None:
+        return TODO, ""
+    try:
+        image = loader()
+        image.load()
+    except Exception as exc:  # noqa: BLE001 - any decode failure means "write it again"
+        return CORRUPT, f"{type(exc).__name__}: {exc}"
+    if size is not None and tuple(image.size) != tuple(size):
+        raise ValueError(
+            f"existing image {path!r} is {image.size[0]}x{image.size[1]} but the settings ask "
+            f"for {size[0]}x{size[1]}: the settings changed under the same model id; delete "
+            "that model's folder or use a new model id"
+        )
+    return EXISTING, ""
+
+
+def mark_existing(
+    rows: pd.DataFrame, existing: dict[str, Callable[[], Any]], size: tuple[int, int] | None
+) -> pd.DataFrame:
+    """``rows`` plus ``status`` (existing/todo/corrupt) and ``status_reason``; logs the counts."""
+    statuses = [image_status(p, existing.get(p), size) for p in rows["path"]]
+    out = rows.assign(status=[s for s, _ in statuses], status_reason=[r for _, r in statuses])
+    corrupt = out[out["status"] == CORRUPT]
+    for path, reason in corrupt[["path", "status_reason"]].head(20).itertuples(index=False):
+        logger.warning("generation: %s does not decode (%s); it will be regenerated", path, reason)
+    counts = out["status"].value_counts().to_dict()
+    logger.info(
+        "generation plan: %d images, %d already complete, %d to render, %d corrupt to redo",
+        len(out),
+        counts.get(EXISTING, 0),
+        counts.get(TODO, 0),
+        counts.get(CORRUPT, 0),
+    )
+    return out

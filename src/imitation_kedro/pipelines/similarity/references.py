@@ -1,0 +1,173 @@
+"""Which images to embed: generations from the manifest and each concept's reference set.
+
+Reference rule (FIT reference 5.1/5.2, rule F6): the verified pre-training images from
+``frequency`` when a concept has at least ``min_laion_refs`` of them, else the curated set;
+a concept whose chosen set has fewer than ``min_refs`` images is skipped and listed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from imitation_kedro.seeding import stable_shard
+
+from .embedding_cache import bytes_digest, digest
+from .params import SimilarityParams
+
+logger = logging.getLogger(__name__)
+
+ITEM_COLUMNS = [
+    "image_id", "image_key", "role", "concept", "domain", "model", "prompt_id", "index", "ref_source",
+]
+REJECT_COLUMNS = ["level", "concept", "domain", "model", "prompt_id", "image_id", "role", "reason"]
+MANIFEST_REQUIRED = ["model", "concept", "prompt_id", "index", "path"]
+SETTING_COLUMNS = ["prompt", "seed", "steps", "guidance_scale", "height", "width", "scheduler", "dtype"]
+
+
+def require_columns(frame: pd.DataFrame, columns: Iterable[str], dataset: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{dataset} lacks column(s) {missing}; it has {list(frame.columns)}")
+
+
+def reject(level: str, concept: str, reason: str, **extra: Any) -> dict[str, Any]:
+    row = dict.fromkeys(REJECT_COLUMNS, None)
+    row.update(level=level, concept=concept, reason=reason, **extra)
+    return row
+
+
+def rejects_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=REJECT_COLUMNS)
+    frame["prompt_id"] = pd.array(frame["prompt_id"], dtype="Int64")
+    return frame
+
+
+def _in_shard(concept: str, params: SimilarityParams) -> bool:
+    return params.num_shards == 1 or stable_shard(concept, params.num_shards) == params.shard_index
+
+
+def _generated_items(
+    manifest: pd.DataFrame,
+    partition_ids: set[str],
+    domains: Mapping[str, str],
+    rejects: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    items = []
+    settings = [c for c in SETTING_COLUMNS if c in manifest.columns]
+    for row in manifest.itertuples(index=False):
+        rec = row._asdict()
+        concept, path = rec["concept"], str(rec["path"])
+        domain = domains[concept]
+        image_id = f"gen:{path}"
+        if path not in partition_ids:
+            rejects.append(
+                reject("image", concept, "generated image listed in the manifest is missing from "
+                       "out_generated_images", domain=domain, model=rec["model"],
+                       prompt_id=int(rec["prompt_id"]), image_id=image_id, role="generated")
+            )
+            continue
+        items.append(
+            {
+                "image_id": image_id,
+                "image_key": f"{image_id}#{digest(rec['model'], *(rec[c] for c in settings))}",
+                "role": "generated", "concept": concept, "domain": domain, "model": str(rec["model"]),
+                "prompt_id": int(rec["prompt_id"]), "index": int(rec["index"]), "ref_source": "",
+            }
+        )
+    return items
+
+
+def _reference_items(
+    concept: str, domain: str, frame: pd.DataFrame, source: str, id_column: str
+) -> list[dict[str, Any]]:
+    items = []
+    for ident, png in zip(frame[id_column], frame["png"], strict=True):
+        blob = bytes(png) if png is not None else b""
+        items.append(
+            {
+                "image_id": f"{source}:{concept}\x1f{ident}",
+                "image_key": f"png#{bytes_digest(blob)}",
+                "role": "reference", "concept": concept, "domain": domain, "model": "",
+                "prompt_id": -1, "index": int(ident) if source == "curated" else -1, "ref_source": source,
+            }
+        )
+    return items
+
+
+def plan_items(
+    manifest: pd.DataFrame,
+    partition_ids: Iterable[str],
+    concepts: pd.DataFrame,
+    references: pd.DataFrame,
+    verified: pd.DataFrame,
+    params: SimilarityParams,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Items to embed (generations and chosen references) and the rejects found while planning."""
+    require_columns(manifest, MANIFEST_REQUIRED, "out_generation_manifest")
+    require_columns(concepts, ["concept", "domain"], "raw_concepts")
+    require_columns(references, ["concept", "ref_index", "png"], "raw_reference_images")
+    require_columns(verified, ["concept", "key", "png"], "int_verified_images")
+    if concepts["concept"].duplicated().any():
+        dup = concepts.loc[concepts["concept"].duplicated(), "concept"].iloc[0]
+        raise ValueError(f"raw_concepts lists concept {dup!r} twice")
+    domains = dict(zip(concepts["concept"], concepts["domain"], strict=True))
+    for concept in sorted(domains):  # every domain must be configured (error names the concept)
+        params.domain(domains[concept], concept)
+
+    rejects: list[dict[str, Any]] = []
+    unknown = sorted(set(manifest["concept"]) - set(domains))
+    for concept in unknown:
+        rejects.append(reject("concept", concept, "generated concept is not in raw_concepts"))
+    manifest = manifest[manifest["concept"].isin(domains) & manifest["concept"].map(
+        lambda c: _in_shard(c, params))]
+    items = _generated_items(manifest, set(partition_ids), domains, rejects)
+    with_generations = {it["concept"] for it in items}
+
+    refs_by = dict(tuple(references.groupby("concept", sort=True)))
+    laion_by = dict(tuple(verified.drop_duplicates(["concept", "key"]).groupby("concept", sort=True)))
+    for concept in sorted(domains):
+        if not _in_shard(concept, params):
+            continue
+        domain = domains[concept]
+        if concept not in with_generations:
+            rejects.append(reject("concept", concept, "no generated images", domain=domain))
+            continue
+        settings = params.domain(domain, concept)
+        laion = laion_by.get(concept, verified.iloc[:0])
+        curated = refs_by.get(concept, references.iloc[:0])
+        if len(laion) >= settings.min_laion_refs:
+            chosen, source, id_col = laion.sort_values("key"), "laion", "key"
+        else:
+            chosen, source, id_col = curated.sort_values("ref_index"), "curated", "ref_index"
+        if len(chosen) < settings.min_refs:
+            rejects.append(
+                reject("concept", concept, f"too few references: {len(chosen)} {source} < min_refs "
+                       f"{settings.min_refs} (verified {len(laion)}, curated {len(curated)})",
+                       domain=domain)
+            )
+            items = [it for it in items if it["concept"] != concept]
+            continue
+        items.extend(_reference_items(concept, domain, chosen, source, id_col))
+    for rej in rejects:
+        if rej["level"] == "concept":
+            logger.warning("similarity: skipping concept %r: %s", rej["concept"], rej["reason"])
+    frame = pd.DataFrame(items, columns=ITEM_COLUMNS)
+    return frame, rejects_frame(rejects)
+
+
+def reference_sources(references: pd.DataFrame, verified: pd.DataFrame) -> dict[str, Any]:
+    """``image_id -> png bytes`` for every reference (curated and verified)."""
+    out: dict[str, Any] = {}
+    for concept, idx, png in zip(references["concept"], references["ref_index"], references["png"], strict=True):
+        out[f"curated:{concept}\x1f{idx}"] = png
+    for concept, key, png in zip(verified["concept"], verified["key"], verified["png"], strict=True):
+        out[f"laion:{concept}\x1f{key}"] = png
+    return out
+
+
+def generated_source(partitions: Mapping[str, Any], image_id: str) -> Any:
+    return partitions[image_id.removeprefix("gen:")]

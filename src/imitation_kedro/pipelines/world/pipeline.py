@@ -1,0 +1,43 @@
+"""The ``world`` pipeline: build the miniature world from nothing (``kedro run --pipelines world``)."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline
+
+from imitation_kedro.pipelines.world import nodes
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Concepts -> corpus + ground truth -> miniature CLIP and text-to-image -> world report."""
+    return Pipeline(
+        [
+            Node(nodes.plan_concepts, "params:world", ["int_world_concept_specs", "raw_concepts"],
+                 name="plan_concepts"),
+            Node(nodes.render_reference_images, ["int_world_concept_specs", "params:world"],
+                 "raw_reference_images", name="render_reference_images"),
+            Node(nodes.plan_corpus, ["int_world_concept_specs", "params:world"], "int_world_corpus_plan",
+                 name="plan_corpus"),
+            Node(nodes.shard_laion_captions, ["int_world_corpus_plan", "params:world"],
+                 "raw_laion_captions", name="shard_laion_captions"),
+            Node(nodes.render_corpus_images,
+                 ["int_world_corpus_plan", "int_world_concept_specs", "params:world"],
+                 "raw_laion_images", name="render_corpus_images"),
+            Node(nodes.count_ground_truth, ["int_world_corpus_plan", "int_world_concept_specs"],
+                 "raw_ground_truth", name="count_ground_truth"),
+            Node(nodes.decode_training_images, "raw_laion_images", "int_world_training_images",
+                 name="decode_training_images"),
+            Node(nodes.train_miniature_clip, ["int_world_training_images", "params:world"],
+                 "mdl_miniature_clip", name="train_miniature_clip"),
+            Node(nodes.train_miniature_t2i,
+                 ["int_world_training_images", "mdl_miniature_clip", "params:world"],
+                 "mdl_miniature_t2i", name="train_miniature_t2i"),
+            Node(nodes.evaluate_world,
+                 ["mdl_miniature_t2i", "mdl_miniature_clip", "raw_concepts", "raw_reference_images",
+                  "raw_ground_truth", "params:world"],
+                 "rpt_world_report", name="evaluate_world"),
+            Node(nodes.summarise_world, ["rpt_world_report", "params:world"], "rpt_world_summary",
+                 name="summarise_world"),
+            Node(nodes.plot_world_imitation, ["rpt_world_report", "rpt_world_summary"],
+                 "rpt_world_imitation_plot", name="plot_world_imitation"),
+        ]
+    )

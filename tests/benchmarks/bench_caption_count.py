@@ -1,0 +1,257 @@
+"""Benchmark: count 1,000 concepts (with aliases) over N synthetic LAION-schema captions.
+
+Prints, from one run on the same parquet shards:
+  * the local engine's time, captions/s and peak RSS (each measured in a fresh subprocess),
+  * the time to only read the caption column (goal: engine <= 1.5x that),
+  * a per-concept regex scan on a subsample, extrapolated (goal: engine >= 30x faster),
+  * peak RSS at 1M captions and at N captions (memory must stay bounded as shards grow).
+
+    .venv/bin/python tests/benchmarks/bench_caption_count.py --captions 1000000
+    .venv/bin/python tests/benchmarks/bench_caption_count.py            # 10,000,000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROWS_PER_SHARD = 500_000
+FILLER = (
+    "a the of and in on with for photo painting print poster canvas art oil style by vintage "
+    "portrait landscape sunset red blue green beautiful modern abstract wall decor framed "
+    "high quality stock image illustration vector background pattern t-shirt design hd"
+).split()
+
+
+def make_concepts(n: int, rng: np.random.Generator) -> pd.DataFrame:
+    syll = [
+        "ka",
+        "lo",
+        "mi",
+        "ren",
+        "sa",
+        "tor",
+        "vel",
+        "dan",
+        "qu",
+        "ix",
+        "bro",
+        "el",
+        "fi",
+        "mon",
+    ]
+    names, seen = [], set()
+    while len(names) < n:
+        words = [
+            "".join(rng.choice(syll, rng.integers(2, 4))).capitalize()
+            for _ in range(int(rng.integers(1, 4)))
+        ]
+        name = " ".join(words)
+        if name.lower() not in seen:
+            seen.add(name.lower())
+            names.append(name)
+    aliases = []
+    for name in names:
+        parts = name.split()
+        alias = f"{parts[0][0]}. {' '.join(parts[1:])}" if len(parts) > 1 else f"{name} Studio"
+        aliases.append([alias] if rng.random() < 0.5 and alias.lower() not in seen else [])
+        seen.update(a.lower() for a in aliases[-1])
+    return pd.DataFrame({"concept": names, "domain": "style", "aliases": aliases})
+
+
+def write_shards(folder: Path, n: int, concepts: pd.DataFrame, seed: int) -> list[Path]:
+    rng = np.random.default_rng(seed)
+    phrases = [
+        p for n_, a in zip(concepts["concept"], concepts["aliases"], strict=True) for p in [n_, *a]
+    ]
+    weights = 1.0 / np.arange(1, len(phrases) + 1)  # Zipf-like concept popularity
+    weights /= weights.sum()
+    paths = []
+    for shard, lo in enumerate(range(0, n, ROWS_PER_SHARD)):
+        m = min(ROWS_PER_SHARD, n - lo)
+        words = np.asarray(FILLER, dtype=object)[rng.integers(0, len(FILLER), (m, 9))]
+        texts = [" ".join(row) for row in words]
+        named = np.flatnonzero(rng.random(m) < 0.08)
+        picks = rng.choice(len(phrases), size=named.size, p=weights)
+        for i, k in zip(named, picks, strict=True):
+            texts[i] = f"{texts[i][:20]} {phrases[k]}, {texts[i][20:]}"
+        ids = np.arange(lo, lo + m, dtype=np.int64)
+        table = pa.table(
+            {
+                "SAMPLE_ID": ids,
+                "URL": [f"https://example.invalid/img/{i}.jpg" for i in ids],
+                "TEXT": texts,
+            }
+        )
+        path = folder / f"part-{shard:05d}.parquet"
+        pq.write_table(table, path)
+        paths.append(path)
+    return paths
+
+
+def child(
+    mode: str, folder: Path, n_shards: int, concepts_path: Path, max_images: int
+) -> dict[str, float]:
+    """Runs in a fresh process so ru_maxrss is this measurement's peak."""
+    paths = sorted(folder.glob("part-*.parquet"))[:n_shards]
+    start = time.perf_counter()
+    rows = 0
+    if mode == "read_text":
+        for p in paths:
+            rows += len(pq.read_table(p, columns=["TEXT"]).to_pandas())
+    elif mode == "read_three":
+        for p in paths:
+            rows += len(pq.read_table(p, columns=["SAMPLE_ID", "URL", "TEXT"]).to_pandas())
+    elif mode == "count":
+        from imitation_kedro.pipelines.frequency.local_engine import count_local
+        from imitation_kedro.pipelines.frequency.matching import build_patterns
+        from imitation_kedro.pipelines.frequency.params import FrequencyParams
+
+        concepts = pd.read_parquet(concepts_path)
+        params = FrequencyParams(
+            matching={"batch_rows": 250_000}, sampling={"max_images": max_images}
+        )
+        loaders = {
+            p.stem: (lambda p=p: pq.read_table(p, columns=["SAMPLE_ID", "URL", "TEXT"]).to_pandas())
+            for p in paths
+        }
+        counts, hits = count_local(loaders, build_patterns(concepts, True), params)
+        rows = int(counts["corpus_rows"].iloc[0])
+        extra = {"matched_pairs": int(counts["captions"].sum()), "hits_kept": len(hits)}
+    elapsed = time.perf_counter() - start
+    out = {
+        "seconds": elapsed,
+        "rows": rows,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    if mode == "count":
+        out.update(extra)
+    return out
+
+
+def run_child(
+    mode: str, folder: Path, n_shards: int, concepts_path: Path, max_images: int
+) -> dict[str, float]:
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        mode,
+        "--dir",
+        str(folder),
+        "--shards",
+        str(n_shards),
+        "--concepts",
+        str(concepts_path),
+        "--max-images",
+        str(max_images),
+    ]
+    res = subprocess.run(
+        cmd,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "IMITATION_KEDRO_PROGRESS": "0"},
+    )
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def regex_baseline(folder: Path, concepts: pd.DataFrame, sample: int) -> float:
+    """Seconds per caption of one compiled regex per concept phrase, on a subsample."""
+    texts = pq.read_table(sorted(folder.glob("part-*.parquet"))[0], columns=["TEXT"]).column(0)
+    texts = [t or "" for t in texts.slice(0, sample).to_pylist()]
+    pats = []
+    for name, aliases in zip(concepts["concept"], concepts["aliases"], strict=True):
+        alts = "|".join(r"[\W_]+".join(map(re.escape, p.lower().split())) for p in [name, *aliases])
+        pats.append(re.compile(rf"(?<![^\W_])(?:{alts})(?![^\W_])", re.IGNORECASE))
+    start = time.perf_counter()
+    found = 0
+    for pat in pats:
+        found += sum(1 for t in texts if pat.search(t))
+    return (time.perf_counter() - start) / len(texts)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--captions", type=int, default=10_000_000)
+    ap.add_argument("--concepts-n", type=int, default=1000)
+    ap.add_argument("--regex-sample", type=int, default=20_000)
+    ap.add_argument(
+        "--max-images", type=int, default=100_000, help="hit sample cap per concept (FIT: 100,000)"
+    )
+    ap.add_argument("--child")
+    ap.add_argument("--dir")
+    ap.add_argument("--shards", type=int, default=0)
+    ap.add_argument("--concepts")
+    args = ap.parse_args()
+    if args.child:
+        print(
+            json.dumps(
+                child(args.child, Path(args.dir), args.shards, Path(args.concepts), args.max_images)
+            )
+        )
+        return
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory(prefix="bench_captions_") as tmp:
+        folder = Path(tmp)
+        concepts = make_concepts(args.concepts_n, rng)
+        concepts_path = folder / "concepts.parquet"
+        concepts.to_parquet(concepts_path)
+        t0 = time.perf_counter()
+        paths = write_shards(folder, args.captions, concepts, seed=1)
+        print(
+            f"generated {args.captions:,} captions in {len(paths)} shards "
+            f"({sum(p.stat().st_size for p in paths) / 1e6:.0f} MB) in {time.perf_counter() - t0:.1f} s"
+        )
+        print(
+            f"hit sample cap per concept: {args.max_images:,} (the kept sample is part of peak RSS)"
+        )
+        print(
+            f"concepts: {len(concepts)}, phrases incl. aliases: "
+            f"{len(concepts) + sum(len(a) for a in concepts['aliases'])}"
+        )
+        sizes = sorted({min(len(paths), max(1, 1_000_000 // ROWS_PER_SHARD)), len(paths)})
+        for n_shards in sizes:
+            read = run_child("read_text", folder, n_shards, concepts_path, args.max_images)
+            read3 = run_child("read_three", folder, n_shards, concepts_path, args.max_images)
+            count = run_child("count", folder, n_shards, concepts_path, args.max_images)
+            rows = count["rows"]
+            print(f"\n== {rows:,} captions ==")
+            print(
+                f"engine (count + sample):  {count['seconds']:8.2f} s  {rows / count['seconds']:12,.0f} captions/s"
+                f"  peak RSS {count['peak_rss_mb']:.0f} MB  (matched pairs {count['matched_pairs']:,},"
+                f" hits kept {count['hits_kept']:,})"
+            )
+            print(
+                f"read TEXT column only:    {read['seconds']:8.2f} s  peak RSS {read['peak_rss_mb']:.0f} MB"
+                f"  -> engine / read = {count['seconds'] / read['seconds']:.2f}x (goal <= 1.5x)"
+            )
+            print(
+                f"read SAMPLE_ID,URL,TEXT:  {read3['seconds']:8.2f} s"
+                f"  -> engine / read = {count['seconds'] / read3['seconds']:.2f}x"
+            )
+        per_caption = regex_baseline(folder, concepts, args.regex_sample)
+        engine_per_caption = count["seconds"] / count["rows"]
+        print(
+            f"\nper-concept regex on {args.regex_sample:,} captions: {per_caption * 1e6:.1f} us/caption "
+            f"(extrapolated {per_caption * args.captions:,.0f} s for {args.captions:,}); engine "
+            f"{engine_per_caption * 1e6:.2f} us/caption -> {per_caption / engine_per_caption:.0f}x faster"
+            " (goal >= 30x)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""The whole frequency pipeline on an in-memory catalog: exact counts and accurate estimates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+
+from imitation_kedro.pipelines.frequency import create_pipeline
+from imitation_kedro.pipelines.frequency.params import FrequencyParams
+from tests.pipelines.frequency.synthetic import ColourEmbedder, loaders, make_world
+
+OUTPUTS = [
+    "prm_concept_frequencies",
+    "int_caption_counts",
+    "int_caption_hits",
+    "int_image_rejects",
+    "int_verification_calibration",
+    "int_verified_images",
+    "int_verification_scores",
+]
+
+
+class KeptDataset(MemoryDataset):
+    """A MemoryDataset the runner does not release, so tests can read intermediates."""
+
+    def release(self) -> None:
+        pass
+
+    def _release(self) -> None:
+        pass
+
+
+def run_frequency(world: dict, params: FrequencyParams, clip=None) -> dict[str, pd.DataFrame]:
+    catalog = DataCatalog(
+        datasets={
+            "raw_concepts": MemoryDataset(world["raw_concepts"]),
+            "raw_reference_images": MemoryDataset(world["raw_reference_images"]),
+            "raw_laion_captions": MemoryDataset(
+                loaders(world["raw_laion_captions"]), copy_mode="assign"
+            ),
+            "raw_laion_images": MemoryDataset(
+                loaders(world["raw_laion_images"]), copy_mode="assign"
+            ),
+            "mdl_miniature_clip": MemoryDataset(clip or ColourEmbedder(), copy_mode="assign"),
+            "params:frequency": MemoryDataset(params, copy_mode="assign"),
+            **{name: KeptDataset() for name in OUTPUTS},
+        }
+    )
+    SequentialRunner().run(create_pipeline(), catalog)
+    return {name: catalog[name].load() for name in OUTPUTS}
+
+
+def accuracy(freq: pd.DataFrame, truth: pd.DataFrame, min_images: int = 50) -> tuple[float, float]:
+    """(worst relative error over concepts with >= min_images, share of concepts whose truth is in the CI)."""
+    t = freq.merge(truth, on="concept")
+    big = t[t["true_image_count"] >= min_images]
+    rel = (big["estimate"] - big["true_image_count"]).abs() / big["true_image_count"]
+    inside = (t["ci_low"] <= t["true_image_count"]) & (t["true_image_count"] <= t["ci_high"])
+    return float(rel.max()), float(inside.mean())
+
+
+@pytest.fixture(scope="module")
+def world():
+    return make_world(n_rows=3000, n_shards=3, seed=11)
+
+
+def test_pipeline_counts_exact_and_estimates_accurate(world):
+    out = run_frequency(world, FrequencyParams(acquisition={"min_bytes": 64}))
+    truth = world["raw_ground_truth"]
+    counts = out["int_caption_counts"].merge(truth, on="concept")
+    assert (counts["captions"] == counts["true_caption_count"]).all()
+    freq = out["prm_concept_frequencies"]
+    assert list(freq.columns[:9]) == [
+        "concept",
+        "domain",
+        "captions",
+        "sampled",
+        "downloaded",
+        "verified",
+        "estimate",
+        "ci_low",
+        "ci_high",
+    ]
+    worst, coverage = accuracy(freq, truth)
+    assert worst <= 0.05 and coverage >= 0.9
+    assert (freq["ci_low"] <= freq["estimate"]).all() and (
+        freq["estimate"] <= freq["ci_high"]
+    ).all()
+    # traps (caption names the concept, image shows another) are verified out
+    assert (freq["verified"] < freq["downloaded"]).any()
+    assert set(out["int_verified_images"].columns) == {"concept", "key", "png"}
+    assert out["int_image_rejects"].empty
+
+
+def test_capped_sample_keeps_truth_inside_the_interval(world):
+    out = run_frequency(
+        world, FrequencyParams(sampling={"max_images": 60}, acquisition={"min_bytes": 64})
+    )
+    freq = out["prm_concept_frequencies"]
+    assert freq["sampled"].max() == 60
+    _, coverage = accuracy(freq, world["raw_ground_truth"])
+    assert coverage >= 0.9
+
+
+@pytest.mark.slow
+def test_tiny_world_counts_and_accuracy(request):
+    """On the world pipeline's tiny world (when its fixture exists) with the miniature CLIP."""
+    try:
+        tiny = request.getfixturevalue("tiny_world")
+    except pytest.FixtureLookupError:
+        pytest.skip("tests/fixtures/world.py (tiny_world) is not there yet")
+    params = FrequencyParams(acquisition={"min_bytes": 64})
+    out = run_frequency(tiny, params, clip=tiny["mdl_miniature_clip"])
+    truth = tiny["raw_ground_truth"]
+    counts = out["int_caption_counts"].merge(truth, on="concept")
+    mismatch = counts[counts["captions"] != counts["true_caption_count"]]
+    assert mismatch.empty, mismatch[["concept", "captions", "true_caption_count"]]
+    worst, coverage = accuracy(out["prm_concept_frequencies"], truth)
+    assert worst <= 0.05, worst
+    assert coverage >= 0.9, coverage
+    assert np.isfinite(out["prm_concept_frequencies"]["estimate"]).all()
+
+
+def test_pipeline_on_the_real_catalog_entries(tmp_path, world, project_root):
+    """conf/base/catalog_frequency.yml round-trips every output (parquet, versioned) from shards on disk."""
+    import yaml
+
+    conf = yaml.safe_load((project_root / "conf/base/catalog_frequency.yml").read_text())
+    for entry in conf.values():
+        for key in ("filepath", "path"):
+            if key in entry:
+                entry[key] = str(tmp_path / entry[key])
+    for name, folder in (("raw_laion_captions", "laion"), ("raw_laion_images", "laion_images")):
+        (tmp_path / folder).mkdir()
+        for pid, part in world[name].items():
+            part.to_parquet(tmp_path / folder / f"{pid}.parquet", index=False)
+        conf[name] = {
+            "type": "partitions.PartitionedDataset",
+            "path": str(tmp_path / folder),
+            "dataset": "pandas.ParquetDataset",
+            "filename_suffix": ".parquet",
+        }
+    catalog = DataCatalog.from_config(conf)
+    catalog["raw_concepts"] = world["raw_concepts"]
+    catalog["raw_reference_images"] = world["raw_reference_images"]
+    catalog["mdl_miniature_clip"] = MemoryDataset(ColourEmbedder(), copy_mode="assign")
+    catalog["params:frequency"] = MemoryDataset(
+        FrequencyParams(acquisition={"min_bytes": 64}), copy_mode="assign"
+    )
+    SequentialRunner().run(create_pipeline(), catalog)
+    freq = catalog.load("prm_concept_frequencies")
+    truth = world["raw_ground_truth"]
+    assert freq.merge(truth, on="concept").eval("captions == true_caption_count").all()
+    assert (
+        len(list((tmp_path / "data/03_primary/concept_frequencies.parquet").iterdir())) == 1
+    )  # versioned
+    verified = catalog.load("int_verified_images")
+    assert verified["png"].map(len).gt(0).all() and len(verified) == freq["verified"].sum()

@@ -1,0 +1,72 @@
+"""Spark engine (local[2]): identical counts and samples to the local engine."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+import pandas as pd
+import pytest
+
+from imitation_kedro.pipelines.frequency.nodes import build_concept_phrases, count_captions
+from imitation_kedro.pipelines.frequency.params import FrequencyParams
+from imitation_kedro.pipelines.frequency.spark_engine import to_pandas
+from tests.pipelines.frequency.synthetic import loaders, make_world
+
+pytestmark = pytest.mark.spark
+pyspark = pytest.importorskip("pyspark")
+if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+    pytest.skip("Java is not installed", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Executors must import imitation_kedro: run them on this interpreter (the project's venv).
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("frequency-test")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .getOrCreate()
+    )
+    yield session
+    session.stop()
+
+
+def test_spark_counts_and_hits_equal_local(spark, tmp_path):
+    from kedro_datasets.spark import SparkDatasetV2
+
+    world = make_world(n_rows=2500, n_shards=3, seed=3)
+    folder = tmp_path / "laion"
+    folder.mkdir()
+    for pid, part in world["raw_laion_captions"].items():
+        part.to_parquet(folder / f"{pid}.parquet", index=False)
+    captions = SparkDatasetV2(filepath=str(folder), file_format="parquet").load()
+    params = FrequencyParams(matching={"engine": "spark"}, sampling={"max_images": 40})
+    phrases = build_concept_phrases(world["raw_concepts"], params)
+    s_counts, s_hits = count_captions(captions, phrases, params)
+    local = FrequencyParams(sampling={"max_images": 40})
+    l_counts, l_hits = count_captions(loaders(world["raw_laion_captions"]), phrases, local)
+    pd.testing.assert_frame_equal(s_counts, l_counts)
+    truth = world["raw_ground_truth"].set_index("concept")["true_caption_count"]
+    assert s_counts.set_index("concept")["captions"].to_dict() == truth.to_dict()
+    s_hits = to_pandas(s_hits)
+    pd.testing.assert_frame_equal(
+        s_hits.reset_index(drop=True), l_hits.reset_index(drop=True), check_dtype=False
+    )
+
+
+def test_spark_missing_column_is_named(spark):
+    from imitation_kedro.pipelines.frequency.matching import MatchingError
+
+    frame = spark.createDataFrame(pd.DataFrame({"SAMPLE_ID": [1], "URL": ["u"], "caption": ["x"]}))
+    params = FrequencyParams(matching={"engine": "spark"})
+    phrases = build_concept_phrases(make_world(n_rows=10)["raw_concepts"], params)
+    with pytest.raises(MatchingError, match="columns found"):
+        count_captions(frame, phrases, params)

@@ -1,0 +1,192 @@
+"""Fixtures for the generation tests: a tiny real StableDiffusionPipeline and a runner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from imitation_kedro.pipelines.generation.params import GenerationParams
+
+TINY_PARAMS: dict[str, Any] = {
+    "model": "tiny",
+    "models": {
+        "tiny": {"steps": 2, "guidance_scale": 7.5, "height": 32, "width": 32},
+    },
+    "templates": {
+        "style": ["a painting in the style of {concept}", "a sketch in the style of {concept}"],
+        "motif": ["{concept}'s face portrait"],
+    },
+    "images_per_prompt": 3,
+    "batch_size": 4,
+    "speed": {"device": "cpu"},
+    "grid": {"max_concepts": 2, "images_per_prompt": 2},
+}
+
+
+def make_params(**overrides: Any) -> GenerationParams:
+    raw = {**TINY_PARAMS, **overrides}
+    return GenerationParams(**raw)
+
+
+@pytest.fixture
+def concepts() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "concept": ["Ray Moss", "Zoë Alder", "the red fox"],
+            "slug": ["ray-moss", "zoe-alder", "the-red-fox"],
+            "domain": ["style", "style", "motif"],
+            "aliases": [["R. Moss"], [], ["red fox"]],
+        }
+    )
+
+
+def build_tiny_sd(path: Path) -> None:
+    """Save a tiny, random-weight StableDiffusionPipeline (32x32 px, 8x8 latent) to ``path``."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from tokenizers import pre_tokenizers
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    chars = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {c: i for i, c in enumerate(chars)}
+    vocab.update({c + "</w>": len(chars) + i for i, c in enumerate(chars)})
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=32)
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        sample_size=8,
+        layers_per_block=1,
+        block_out_channels=(16, 32),
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=16,
+        attention_head_dim=4,
+        norm_num_groups=8,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(8, 16),
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        latent_channels=4,
+        norm_num_groups=8,
+        sample_size=16,
+    )
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(vocab),
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            max_position_embeddings=32,
+            bos_token_id=vocab["<|startoftext|>"],
+            eos_token_id=vocab["<|endoftext|>"],
+            pad_token_id=vocab["<|endoftext|>"],
+            projection_dim=16,
+        )
+    )
+    scheduler = DDIMScheduler(
+        beta_schedule="scaled_linear",
+        beta_start=0.00085,
+        beta_end=0.012,
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+    pipe = StableDiffusionPipeline(
+        unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(path, safe_serialization=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_sd_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+
+    torch.set_num_threads(1)
+    path = tmp_path_factory.mktemp("tiny_sd") / "pipeline"
+    build_tiny_sd(path)
+    return path
+
+
+def load_tiny_sd(path: Path) -> Any:
+    """A fresh pipeline object (preparing it mutates it, as a catalog load would be fresh)."""
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(path)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def image_catalog(root: Path, concepts: pd.DataFrame, pipe: Any, params: GenerationParams):
+    """A DataCatalog laid out like conf/base/catalog_generation.yml, under ``root``."""
+    from kedro.io import DataCatalog, MemoryDataset
+    from kedro_datasets.matplotlib import MatplotlibDataset
+    from kedro_datasets.pandas import ParquetDataset
+    from kedro_datasets.partitions import PartitionedDataset
+
+    from imitation_kedro.pipelines.generation.resume import ExistingPartitionsDataset
+
+    images = {
+        "path": str(root / "generated"),
+        "dataset": "pillow.ImageDataset",
+        "filename_suffix": ".png",
+    }
+    return DataCatalog(
+        datasets={
+            "raw_concepts": MemoryDataset(concepts),
+            "mdl_miniature_t2i": MemoryDataset(pipe, copy_mode="assign"),
+            "params:generation": MemoryDataset(params, copy_mode="assign"),
+            "out_existing_generated_images": ExistingPartitionsDataset(**images),
+            "out_generated_images": PartitionedDataset(**images),
+            "int_render_log": MemoryDataset(copy_mode="assign"),
+            "out_generation_shard_manifests": PartitionedDataset(
+                path=str(root / "manifests"),
+                dataset="pandas.ParquetDataset",
+                filename_suffix=".parquet",
+            ),
+            "out_generation_manifest": ParquetDataset(filepath=str(root / "manifest.parquet")),
+            "rpt_generation_grid": MatplotlibDataset(filepath=str(root / "grid.png")),
+            "rpt_generation_concept_grids": PartitionedDataset(
+                path=str(root / "grids"), dataset="pillow.ImageDataset", filename_suffix=".png"
+            ),
+        }
+    )
+
+
+def run_generation(
+    root: Path, concepts: pd.DataFrame, pipe: Any, params: GenerationParams, tags=None
+):
+    """Run the generation pipeline (optionally only nodes with ``tags``) on files under ``root``."""
+    from kedro.runner import SequentialRunner
+
+    from imitation_kedro.pipelines.generation import create_pipeline
+
+    pipeline = create_pipeline()
+    if tags:
+        pipeline = pipeline.only_nodes_with_tags(*tags)
+    catalog = image_catalog(root, concepts, pipe, params)
+    SequentialRunner().run(pipeline, catalog)
+    return catalog
+
+
+def png_bytes(root: Path, folder: str = "generated") -> dict[str, bytes]:
+    """``{relative path: bytes}`` of every PNG under ``root/folder``."""
+    base = root / folder
+    return {str(p.relative_to(base)): p.read_bytes() for p in sorted(base.rglob("*.png"))}

@@ -1,0 +1,84 @@
+"""The catalog entries of conf/base (and conf/paper) build, follow conventions and run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from omegaconf import OmegaConf
+
+from imitation_kedro.pipelines.generation import create_pipeline
+from tests.pipelines.generation.conftest import load_tiny_sd, make_params
+
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
+CONF = Path(__file__).resolve().parents[3] / "conf"
+PREFIX_LAYER = {
+    "int_": "intermediate",
+    "out_": "model_output",
+    "rpt_": "reporting",
+    "mdl_": "models",
+}
+
+
+def _entries(env: str) -> dict:
+    raw = OmegaConf.create(yaml.safe_load((CONF / env / "catalog_generation.yml").read_text()))
+    if env == "paper":
+        OmegaConf.register_new_resolver(
+            "runtime_params", lambda key, default=None: default, replace=True
+        )
+    config = OmegaConf.to_container(raw, resolve=True)
+    return {k: v for k, v in config.items() if not k.startswith("_")}
+
+
+def test_every_output_is_declared_with_its_layer():
+    entries = _entries("base")
+    pipeline = create_pipeline()
+    produced = pipeline.all_outputs()
+    assert produced <= set(entries), produced - set(entries)
+    for name, entry in entries.items():
+        prefix = name[: name.index("_") + 1]
+        assert entry["metadata"]["kedro-viz"]["layer"] == PREFIX_LAYER[prefix], name
+    assert entries["out_generation_manifest"]["versioned"] is True
+    assert entries["rpt_generation_grid"]["versioned"] is True
+    assert (
+        entries["out_existing_generated_images"]["path"] == entries["out_generated_images"]["path"]
+    )
+    free = pipeline.inputs() - {"params:generation"}
+    assert free == {"raw_concepts", "mdl_miniature_t2i", "out_existing_generated_images"}
+
+
+def test_paper_model_entry_follows_the_model_parameter():
+    entry = _entries("paper")["mdl_miniature_t2i"]
+    assert entry["type"] == "imitation_kedro.datasets.DiffusersPipelineDataset"
+    assert entry["model_id"] == "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    assert entry["load_args"] == {"safety_checker": False}
+
+
+def test_base_catalog_runs_twice_and_versions_the_manifest(tmp_path, concepts, tiny_sd_dir):
+    from kedro.io import DataCatalog
+    from kedro.runner import SequentialRunner
+
+    entries = _entries("base")
+    for entry in entries.values():
+        for key in ("path", "filepath"):
+            if key in entry:
+                entry[key] = str(tmp_path / entry[key])
+    params = make_params()
+    for run, version in enumerate(["2026-01-01T00.00.00.000Z", "2026-01-01T00.00.01.000Z"]):
+        catalog = DataCatalog.from_config(entries, save_version=version)
+        catalog["raw_concepts"] = concepts
+        catalog["mdl_miniature_t2i"] = load_tiny_sd(tiny_sd_dir)
+        catalog["params:generation"] = params
+        SequentialRunner().run(create_pipeline(), catalog)
+        manifest = catalog.load("out_generation_manifest")
+        assert len(manifest) == 15
+        assert set(manifest["status"]) == ({"generated"} if run == 0 else {"existing"})
+    versions = sorted(
+        p.name for p in (tmp_path / entries["out_generation_manifest"]["filepath"]).iterdir()
+    )
+    assert len(versions) == 2
+    grid = Path(entries["rpt_generation_grid"]["filepath"])
+    assert len(list(grid.iterdir())) == 2
+    pngs = list(Path(entries["out_generated_images"]["path"]).rglob("*.png"))
+    assert len(pngs) == 15
