@@ -58,12 +58,17 @@ class RunSummaryHook:
     def after_pipeline_run(self) -> None:
         if not self._saved:
             return
-        lines = [f"{'dataset':<36} {'version':<26} {'size':>10}"]
+        elapsed = time.perf_counter() - self._start
+        rows = []
         for name, info in sorted(self._saved.items()):
             version = _version_of(self._catalog, name)
-            lines.append(f"{name:<36} {version:<26} {info['rows']:>10}")
-        elapsed = time.perf_counter() - self._start
-        logger.info("Run summary (%.1f s):\n%s", elapsed, "\n".join(lines))
+            rows.append(f"  {name}: {info['rows']}" + (f" @ {version}" if version != "-" else ""))
+        logger.info(
+            "Run summary: %d datasets saved in %.1f s (versioned ones marked @ version)\n%s",
+            len(rows),
+            elapsed,
+            "\n".join(rows),
+        )
 
 
 def _size_of(data: Any) -> str:
