@@ -82,6 +82,8 @@ def test_notebook_runs_and_compares_two_threshold_versions(tmp_path):
     for item in ("pyproject.toml", "conf", "examples"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, project / item)
+    shutil.rmtree(project / "conf" / "local")  # a developer's overrides must not leak in
+    (project / "conf" / "local").mkdir()
     (project / "src").mkdir()  # the package is imported from the installed venv
     for folder in DATA_FOLDERS:
         (project / "data" / folder).mkdir(parents=True)

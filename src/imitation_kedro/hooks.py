@@ -118,3 +118,23 @@ class SparkHook:
         session = SparkSession.builder.config(conf=conf).getOrCreate()
         session.sparkContext.setLogLevel("WARN")
         logger.info("SparkSession started: master %s", session.sparkContext.master)
+
+
+class DistributedHook:
+    """Initialise torch.distributed when launched by torchrun (``WORLD_SIZE`` > 1)."""
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        import os
+
+        if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+            return
+        import torch
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            backend = "nccl" if torch.cuda.is_available() else "gloo"
+            if backend == "nccl":
+                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+            dist.init_process_group(backend)
+            logger.info("torch.distributed: rank %d of %d", dist.get_rank(), dist.get_world_size())

@@ -1,9 +1,20 @@
 """Project settings: https://docs.kedro.org/en/stable/kedro_project_setup/settings.html"""
 
-from imitation_kedro.hooks import ParameterValidationHook, RunSummaryHook, SparkHook
+from imitation_kedro.hooks import (
+    DistributedHook,
+    ParameterValidationHook,
+    RunSummaryHook,
+    SparkHook,
+)
 from imitation_kedro.pipelines.threshold.hooks import ThresholdSourceHook
 
-HOOKS = (ParameterValidationHook(), RunSummaryHook(), SparkHook(), ThresholdSourceHook())
+HOOKS = (
+    ParameterValidationHook(),
+    RunSummaryHook(),
+    SparkHook(),
+    DistributedHook(),
+    ThresholdSourceHook(),
+)
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -190,3 +190,18 @@ def png_bytes(root: Path, folder: str = "generated") -> dict[str, bytes]:
     """``{relative path: bytes}`` of every PNG under ``root/folder``."""
     base = root / folder
     return {str(p.relative_to(base)): p.read_bytes() for p in sorted(base.rglob("*.png"))}
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """CPU kernels change their rounding with the thread count: pin it for byte comparisons.
+
+    Other test modules (and the backdoor node) change torch's global thread count, so
+    session-scoped reference images would otherwise be compared across thread counts.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
