@@ -26,7 +26,8 @@ run: install
 
 test: install-dev
 	$(BIN)/ruff check src tests
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not isolated"
+	$(BIN)/pytest -m isolated -p no:cacheprovider
 
 lint: install-dev
 	$(BIN)/ruff check src tests

@@ -13,6 +13,10 @@ from PIL import Image
 
 from imitation_kedro.models.faces import ARCFACE_TEMPLATE, PreparedFace, align_face, umeyama
 
+# dlib's detector perturbs torch CPU numerics for the rest of the process (seen as changed PNG bytes
+# in generation's byte-identity tests); these tests run in their own pytest process (Makefile).
+pytestmark = pytest.mark.isolated
+
 skdata = pytest.importorskip("skimage.data", reason="scikit-image provides the sample photos")
 
 
