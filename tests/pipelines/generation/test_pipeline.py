@@ -117,6 +117,8 @@ def test_killed_run_resumes_to_the_uninterrupted_set(
     catalog = run_generation(
         tmp_path, concepts, load_tiny_sd(tiny_sd_dir), make_params(batch_size=3)
     )
+    # Exact bytes, also after face_recognition (imported by other tests) has switched PIL's
+    # LOAD_TRUNCATED_IMAGES on process-wide: the truncated PNG must still count as corrupt.
     assert png_bytes(tmp_path) == reference[2]
     manifest = catalog.load("out_generation_manifest").set_index("path")
     assert (manifest["status"] == "existing").sum() == 5
@@ -159,3 +161,4 @@ def test_rerun_with_everything_present_renders_nothing(
     catalog = run_generation(tmp_path, concepts, load_tiny_sd(tiny_sd_dir), make_params())
     assert png_bytes(tmp_path) == before
     assert set(catalog.load("out_generation_manifest")["status"]) == {"existing"}
+

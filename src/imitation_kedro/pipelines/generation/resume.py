@@ -9,7 +9,8 @@ generation node's output. Two names on one folder keep the DAG acyclic.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
@@ -41,6 +42,23 @@ class ExistingPartitionsDataset(PartitionedDataset):
         )
 
 
+@contextmanager
+def _strict_decoding() -> Iterator[None]:
+    """Decode with PIL's truncated-image tolerance off, whatever another library set.
+
+    ``face_recognition`` sets ``ImageFile.LOAD_TRUNCATED_IMAGES = True`` process-wide at import;
+    with it, a half-written PNG from a killed run "decodes" and would be kept as complete.
+    """
+    from PIL import ImageFile
+
+    before = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = before
+
+
 def image_status(
     path: str, loader: Callable[[], Any] | None, size: tuple[int, int] | None
 ) -> tuple[str, str]:
@@ -52,8 +70,9 @@ def image_status(
     if loader is None:
         return TODO, ""
     try:
-        image = loader()
-        image.load()
+        with _strict_decoding():
+            image = loader()
+            image.load()
     except Exception as exc:  # noqa: BLE001 - any decode failure means "write it again"
         return CORRUPT, f"{type(exc).__name__}: {exc}"
     if size is not None and tuple(image.size) != tuple(size):
