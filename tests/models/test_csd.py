@@ -104,3 +104,27 @@ def test_factory_builds_csd_with_a_weights_fingerprint_name(tmp_path, small_mode
     assert emb.dim == 32 and emb.name.startswith("csd-") and len(emb.name) == 16
     out = emb.embed(_images(2))
     assert np.isfinite(out).all()
+
+
+class _NotATensor:
+    """A pickled object a weights-only load must refuse."""
+
+
+def test_convert_to_safetensors_allows_the_args_namespace_and_refuses_other_objects(tmp_path):
+    import argparse
+
+    import torch
+    from safetensors.torch import load_file
+
+    from imitation_kedro.models.csd import CheckpointError, convert_to_safetensors
+
+    weight = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+    ok = tmp_path / "style_checkpoint.pth"
+    torch.save({"model_state_dict": {"module.proj": weight}, "args": argparse.Namespace(lr=1)}, ok)
+    out = convert_to_safetensors(ok, tmp_path / "style.safetensors")
+    assert torch.equal(load_file(str(out))["proj"], weight)
+
+    bad = tmp_path / "evil.pth"
+    torch.save({"model_state_dict": {"proj": weight}, "payload": _NotATensor()}, bad)
+    with pytest.raises(CheckpointError, match="weights_only=True"):
+        convert_to_safetensors(bad, tmp_path / "evil.safetensors")

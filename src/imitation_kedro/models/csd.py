@@ -157,10 +157,23 @@ def load_csd_model(path: str | Path, head_width: int = 64) -> CSDModel:
 
 
 def convert_to_safetensors(src: str | Path, dst: str | Path) -> Path:
-    """One-off conversion of the authors' pickled checkpoint (run only on a file you trust)."""
+    """One-off conversion of the authors' pickled checkpoint to safetensors.
+
+    Loads with ``weights_only=True``; the CSD checkpoint also stores its training ``argparse``
+    namespace, which is allow-listed. Anything else that needs arbitrary unpickling is refused.
+    """
+    import argparse
+
     from safetensors.torch import save_file
 
-    raw = torch.load(str(src), map_location="cpu", weights_only=False)  # trusted, explicit
+    with torch.serialization.safe_globals([argparse.Namespace]):
+        try:
+            raw = torch.load(str(src), map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
+            raise CheckpointError(
+                f"{src}: cannot be loaded with weights_only=True ({type(exc).__name__}: {exc}); "
+                "it holds objects other than tensors, so it is not converted"
+            ) from None
     raw = raw.get("model_state_dict", raw)
     state = {k.removeprefix("module."): v.contiguous() for k, v in raw.items() if torch.is_tensor(v)}
     save_file(state, str(dst))
