@@ -129,6 +129,27 @@ def _eval_sets(pairs: pd.DataFrame, classes: list[str], params: BackdoorParams) 
     return sets
 
 
+def _evaluate_all(
+    bundle: Any,
+    sets: dict[str, Any],
+    names: list[str],
+    classes: Mapping[str, Any],
+    params: BackdoorParams,
+) -> dict[str, float]:
+    """Zero-shot accuracy and ASR on every evaluation split, with the run's templates and target."""
+    from .evaluate import evaluate
+
+    return evaluate(
+        bundle,
+        sets,
+        names,
+        classes["templates"],
+        classes["target"],
+        params.eval.topk,
+        params.eval.batch_size,
+    )
+
+
 def _mlflow_run(params: BackdoorParams, name: str) -> Any:
     if not params.mlflow_experiment:
         return nullcontext(None)
@@ -155,7 +176,6 @@ def pretrain_models(
     pairs: pd.DataFrame, caption_aug: pd.DataFrame, classes: dict[str, Any], params: BackdoorParams
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Pre-train one poisoned CLIP per (objective, seed); keep the checkpoint the declared rule picks."""
-    from .evaluate import evaluate
     from .train import build_model, train
 
     _set_threads(params)
@@ -180,15 +200,7 @@ def pretrain_models(
                 seed=seed,
                 run=None,
             ) -> list[dict[str, Any]]:
-                m = evaluate(
-                    bundle,
-                    sets,
-                    names,
-                    classes["templates"],
-                    classes["target"],
-                    params.eval.topk,
-                    params.eval.batch_size,
-                )
+                m = _evaluate_all(bundle, sets, names, classes, params)
                 row = {
                     "model": name,
                     "pretrain_objective": objective,
@@ -285,7 +297,6 @@ def clean_models(
     params: BackdoorParams,
 ) -> pd.DataFrame:
     """CleanCLIP grid on every pre-trained model, fresh optimiser per run; metrics per epoch."""
-    from .evaluate import evaluate
     from .train import build_model, load_state, train
 
     _set_threads(params)
@@ -313,15 +324,7 @@ def clean_models(
             }
 
             def on_epoch(model: Any, epoch: int, bundle=bundle, ident=ident, run=None):
-                m = evaluate(
-                    bundle,
-                    sets,
-                    names,
-                    classes["templates"],
-                    classes["target"],
-                    params.eval.topk,
-                    params.eval.batch_size,
-                )
+                m = _evaluate_all(bundle, sets, names, classes, params)
                 row = ident | {"epoch": epoch} | m
                 _log_mlflow(run, row)
                 return [row]

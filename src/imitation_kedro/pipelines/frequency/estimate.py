@@ -13,20 +13,12 @@ import logging
 import numpy as np
 import pandas as pd
 
+from imitation_kedro.schemas import SCHEMAS
+
 logger = logging.getLogger(__name__)
 
-FREQUENCY_COLUMNS = [
-    "concept",
-    "domain",
-    "captions",
-    "sampled",
-    "downloaded",
-    "verified",
-    "estimate",
-    "ci_low",
-    "ci_high",
-    "status",
-]
+# The published schema of prm_concept_frequencies is the single source of its columns.
+FREQUENCY_COLUMNS = SCHEMAS["prm_concept_frequencies"].column_names()
 
 
 def wilson_interval(

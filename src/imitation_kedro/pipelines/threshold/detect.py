@@ -13,42 +13,13 @@ from imitation_kedro.pipelines.threshold.bootstrap import bootstrap_change, perc
 from imitation_kedro.pipelines.threshold.params import ThresholdParams
 from imitation_kedro.pipelines.threshold.pelt import pelt_l2, read_paper, ruptures_breakpoints
 from imitation_kedro.pipelines.threshold.segmented import best_break, segmented_test
+from imitation_kedro.schemas import SCHEMAS
 from imitation_kedro.seeding import stable_seed
 
 logger = logging.getLogger(__name__)
 
-THRESHOLD_COLUMNS = [
-    "domain",
-    "model",
-    "method",
-    "status",
-    "reason",
-    "change_index",
-    "threshold",
-    "threshold_concept",
-    "ci_low",
-    "ci_high",
-    "ci_level",
-    "cp_ci_low",
-    "cp_ci_high",
-    "boot_found_rate",
-    "n_resamples",
-    "p_value",
-    "statistic",
-    "mean_before",
-    "mean_after",
-    "second_change_index",
-    "second_threshold",
-    "n_change_points",
-    "penalty",
-    "n_concepts",
-    "n_tied",
-    "outliers",
-    "logistic_midpoint",
-    "logistic_note",
-    "engine_check",
-    "parameters",
-]
+# The published schema of out_thresholds is the single source of its columns.
+THRESHOLD_COLUMNS = SCHEMAS["out_thresholds"].column_names()
 
 
 def _base_row(
