@@ -29,6 +29,28 @@ def _images(n: int, seed: int = 0) -> list[Image.Image]:
     return [Image.fromarray(rng.integers(0, 255, (40, 36, 3), dtype=np.uint8)) for _ in range(n)]
 
 
+def _documented(image: Image.Image, size: int) -> torch.Tensor:
+    """Reference 3.4: Resize(size, bicubic) -> CenterCrop(size) -> ToTensor -> CLIP normalise."""
+    from torchvision import transforms as T
+
+    return T.Compose([
+        T.Resize(size, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(size), T.ToTensor(),
+        T.Normalize((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),
+    ])(image)
+
+
+def test_uint8_prepare_and_device_normalise_equal_the_documented_transform(small_model):
+    # prepare: uint8 resize + crop only; to_batch: ToTensor scaling + Normalize, same float ops
+    emb = CSDEmbedder(small_model, batch_size=4)
+    images = _images(3) + [Image.fromarray(np.zeros((50, 90, 3), np.uint8) + 200)]
+    prepared = [emb.prepare(im) for im in images]
+    assert all(p.dtype == np.uint8 and p.shape == (28, 28, 3) for p in prepared)
+    batch = emb.to_batch(prepared)
+    expected = torch.stack([_documented(im, 28) for im in images])
+    assert batch.dtype == torch.float32 and batch.is_contiguous()
+    assert torch.equal(batch, expected)  # bit for bit
+
+
 @pytest.fixture(scope="module")
 def small_model():
     torch.manual_seed(0)
@@ -66,8 +88,8 @@ def test_load_from_local_file_reproduces_the_model(tmp_path, small_model, fmt):
     out = emb.embed(images)
     assert out.shape == (3, 32) and out.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
-    with torch.inference_mode():
-        direct = small_model(torch.stack([emb.prepare(im) for im in images])).numpy()
+    with torch.inference_mode():  # the documented transform, one image at a time, then the model
+        direct = small_model(torch.stack([_documented(im, 28) for im in images])).numpy()
     np.testing.assert_allclose(out, direct, atol=1e-5)
     # style, not pixels: a different image gets a different vector
     assert float(out[0] @ out[1]) < 0.9999

@@ -53,6 +53,26 @@ def test_embeddings_are_normalised_float32_in_input_order(embedder):
     np.testing.assert_allclose(embedder.embed_tensor(embedder.preprocess(images)), emb, atol=1e-5)
 
 
+def test_split_preprocess_equals_open_clip_eval_transform(embedder):
+    # the similarity pipeline's split: uint8 resize/crop in the decode workers, ToTensor scaling
+    # and Normalize batched on the model's device; the batch equals open_clip's own preprocess
+    import torch
+
+    from imitation_kedro.models.embedder_factory import PreparedOpenClip
+    from imitation_kedro.models.embedders import PixelPipeline
+
+    prepared = PreparedOpenClip(embedder, "tiny")
+    assert isinstance(prepared.pixels, PixelPipeline)
+    images = _images(4, (45, 70)) + [Image.new("RGBA", (40, 40), (10, 200, 30, 128))]
+    arrays = [prepared.prepare(im) for im in images]
+    assert all(a.dtype == np.uint8 and a.shape == (32, 32, 3) for a in arrays)
+    batch = prepared.to_batch(arrays)
+    assert torch.equal(batch, embedder.preprocess(images))
+    np.testing.assert_allclose(prepared.embed_prepared(arrays), embedder.embed(images), atol=1e-6)
+    # a transform of another shape (no trailing ToTensor + Normalize) is not split
+    assert PixelPipeline.from_transform(lambda im: im) is None
+
+
 def test_text_embeddings(embedder):
     emb = embedder.embed_text(["a red square", "Gérard's café", "a red square"])
     assert emb.shape == (3, 16) and emb.dtype == np.float32

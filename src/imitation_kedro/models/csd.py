@@ -192,8 +192,11 @@ def file_fingerprint(path: str | Path, chunk: int = 1 << 20) -> str:
 class CSDEmbedder:
     """:class:`~imitation_kedro.models.embedders.ImageEmbedder` over a CSD model.
 
-    ``prepare`` (thread-safe, CPU) turns one RGB image into a tensor; ``embed_prepared`` runs a
-    batch. ``embed`` does both for a list of PIL images.
+    ``prepare`` (thread-safe, CPU, no torch op) turns one image into the uint8 ``(224, 224, 3)``
+    array of ``Resize(bicubic) -> CenterCrop`` (PIL, as the authors); ``embed_prepared`` stacks a
+    batch, moves the uint8 bytes to the device (pinned, non-blocking on a GPU) and does
+    ``ToTensor`` + CLIP ``Normalize`` there before the forward (:class:`PixelPipeline`: the same
+    float32 operations as :attr:`transform`). ``embed`` does both for a list of PIL images.
     """
 
     def __init__(
@@ -206,6 +209,8 @@ class CSDEmbedder:
     ) -> None:
         from torchvision import transforms as T
 
+        from imitation_kedro.models.embedders import PixelPipeline
+
         self.model = model.to(device).eval()
         self.device = torch.device(device)
         self.batch_size = batch_size
@@ -213,7 +218,8 @@ class CSDEmbedder:
         self.name = name
         self._autocast = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
         size = model.config.image_size
-        self._transform = T.Compose(
+        #: the documented preprocessing (reference 3.4), one image -> normalised float tensor
+        self.transform = T.Compose(
             [
                 T.Resize(size, interpolation=T.InterpolationMode.BICUBIC),
                 T.CenterCrop(size),
@@ -221,15 +227,20 @@ class CSDEmbedder:
                 T.Normalize(CLIP_MEAN, CLIP_STD),
             ]
         )
+        self.pixels = PixelPipeline.from_transform(self.transform)
 
-    def prepare(self, image: Image.Image) -> torch.Tensor:
-        return self._transform(image.convert("RGB"))
+    def prepare(self, image: Image.Image) -> np.ndarray:
+        return self.pixels(image)
+
+    def to_batch(self, prepared: list[np.ndarray]) -> torch.Tensor:
+        """The normalised float32 input batch on the model's device."""
+        return self.pixels.to_batch(prepared, self.device)
 
     @torch.inference_mode()
-    def embed_prepared(self, tensors: list[torch.Tensor]) -> np.ndarray:
+    def embed_prepared(self, prepared: list[np.ndarray]) -> np.ndarray:
         out = []
-        for start in range(0, len(tensors), self.batch_size):
-            batch = torch.stack(tensors[start : start + self.batch_size]).to(self.device)
+        for start in range(0, len(prepared), self.batch_size):
+            batch = self.to_batch(prepared[start : start + self.batch_size])
             if self._autocast is not None and self.device.type == "cuda":
                 with torch.autocast("cuda", dtype=self._autocast):
                     emb = self.model(batch)

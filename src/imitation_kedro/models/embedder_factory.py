@@ -44,26 +44,40 @@ def module_fingerprint(module: Any) -> str:
 class PreparedOpenClip:
     """An :class:`~imitation_kedro.models.embedders.OpenClipEmbedder` split in two steps.
 
-    ``prepare`` (one image -> its preprocessed tensor, thread-safe) runs in the similarity
-    pipeline's decode threads; ``embed_prepared`` is the bare model forward on a stacked batch.
-    Both go through the embedder's public ``preprocess`` / ``embed_tensor``.
+    ``prepare`` (one image -> the uint8 ``(H, W, 3)`` array after the eval transform's resize and
+    crop; thread-safe, no torch op) runs in the similarity pipeline's decode workers;
+    ``embed_prepared`` stacks a batch, moves the uint8 bytes to the model's device, does the
+    ``ToTensor`` scaling and ``Normalize`` there (:class:`~imitation_kedro.models.embedders.PixelPipeline`,
+    the same float32 operations) and runs the bare forward. A transform that is not
+    ``[PIL steps..., ToTensor, Normalize]`` falls back to the embedder's own ``preprocess``.
     """
 
     def __init__(self, inner: Any, name: str) -> None:
+        from imitation_kedro.models.embedders import PixelPipeline
+
         self.inner = inner
         self.dim = int(inner.dim)
         self.batch_size = inner.batch_size
         self.name = name
+        self.pixels = PixelPipeline.from_transform(inner.bundle.preprocess)
 
     def prepare(self, image: Image.Image) -> Any:
-        return self.inner.preprocess([image])[0]
+        if self.pixels is None:
+            return self.inner.preprocess([image])[0]
+        return self.pixels(image)
 
-    def embed_prepared(self, tensors: list[Any]) -> np.ndarray:
+    def to_batch(self, prepared: list[Any]) -> Any:
+        """The model's input batch (on its device) for ``prepare`` outputs."""
         import torch
 
+        if self.pixels is None:
+            return torch.stack(prepared)
+        return self.pixels.to_batch(prepared, self.inner.device, self.inner.dtype)
+
+    def embed_prepared(self, prepared: list[Any]) -> np.ndarray:
         rows = [
-            self.inner.embed_tensor(torch.stack(tensors[start : start + self.batch_size]))
-            for start in range(0, len(tensors), self.batch_size)
+            self.inner.embed_tensor(self.to_batch(prepared[start : start + self.batch_size]))
+            for start in range(0, len(prepared), self.batch_size)
         ]
         if not rows:
             return np.zeros((0, self.dim), np.float32)

@@ -80,6 +80,79 @@ def check_embeddings(emb: np.ndarray, offset: int = 0, what: str = "image") -> n
     return emb
 
 
+class PixelPipeline:
+    """A CLIP-style eval transform split in two: uint8 image work per image, float work per batch.
+
+    ``transform`` is a torchvision ``Compose`` of PIL steps (resize, crop, mode conversion)
+    followed by ``ToTensor`` and ``Normalize`` (open_clip's eval preprocess, CSD's transform).
+    ``__call__`` runs the PIL steps and returns the ``(H, W, 3)`` uint8 array ``ToTensor`` would
+    read (thread-safe, no torch op, so decode threads never contend for torch's intra-op pool);
+    :meth:`to_batch` stacks such arrays (in pinned memory when the target is a GPU), moves the
+    uint8 bytes (a quarter of float32) to the device and there does ``ToTensor``'s ``/ 255`` and
+    ``Normalize``'s ``(x - mean) / std`` with the same float32 operations, so the batch equals
+    ``torch.stack([transform(im) for im in images])`` bit for bit.
+    """
+
+    def __init__(self, pil_steps: Sequence[Any], mean: Sequence[float], std: Sequence[float]):
+        self.pil_steps = list(pil_steps)
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
+        self._stats: dict[Any, tuple[Any, Any]] = {}
+
+    @classmethod
+    def from_transform(cls, transform: Any) -> PixelPipeline | None:
+        """Split ``Compose([*pil_steps, ToTensor, Normalize])``; ``None`` for any other shape."""
+        from torchvision import transforms as T
+
+        steps = list(getattr(transform, "transforms", []))
+        if len(steps) < 2:
+            return None
+        to_tensor, normalize = steps[-2], steps[-1]
+        if not isinstance(to_tensor, T.ToTensor) or not isinstance(normalize, T.Normalize):
+            return None
+        if any(isinstance(s, (T.ToTensor, T.Normalize, T.PILToTensor)) for s in steps[:-2]):
+            return None
+        mean, std = normalize.mean, normalize.std
+        if len(mean) != 3 or len(std) != 3:
+            return None
+        return cls(steps[:-2], mean, std)
+
+    def __call__(self, image: Image.Image) -> np.ndarray:
+        image = to_rgb(image)
+        for step in self.pil_steps:
+            image = step(image)
+        if image.mode != "RGB":  # a step that changed the mode (never for CLIP transforms)
+            image = image.convert("RGB")
+        return np.asarray(image, dtype=np.uint8)
+
+    def to_batch(self, arrays: Sequence[np.ndarray], device: Any = "cpu", dtype: Any = None) -> Any:
+        """``(n, 3, H, W)`` normalised batch on ``device`` (cast to ``dtype`` if given)."""
+        import torch
+
+        device = torch.device(device)
+        arrays = list(arrays)
+        if not arrays:
+            raise EmbeddingError("to_batch() got no images")
+        shape = arrays[0].shape
+        for i, arr in enumerate(arrays):
+            if arr.shape != shape or arr.dtype != np.uint8:
+                raise EmbeddingError(
+                    f"image {i}: prepared array {arr.dtype}{arr.shape} differs from uint8{shape}"
+                )
+        pin = device.type == "cuda"
+        host = torch.empty((len(arrays), *shape), dtype=torch.uint8, pin_memory=pin)
+        np.stack(arrays, out=host.numpy())
+        batch = host.to(device, non_blocking=pin).permute(0, 3, 1, 2).contiguous()
+        if device not in self._stats:
+            self._stats[device] = (
+                torch.tensor(self.mean, dtype=torch.float32, device=device).view(1, -1, 1, 1),
+                torch.tensor(self.std, dtype=torch.float32, device=device).view(1, -1, 1, 1),
+            )
+        mean, std = self._stats[device]
+        out = batch.to(torch.float32).div_(255).sub_(mean).div_(std)
+        return out if dtype is None or dtype == torch.float32 else out.to(dtype)
+
+
 class OpenClipEmbedder:
     """Image and text embeddings from an :class:`~imitation_kedro.datasets.open_clip_model.OpenClipBundle`.
 

@@ -78,14 +78,40 @@ def test_decode_modes_and_failures():
     assert "disk gone" in decode_image(boom, True)[1]
 
 
-def test_prefetched_batches_keep_order():
+def _first_red(im):
+    return im.getpixel((0, 0))[0]
+
+
+@pytest.mark.parametrize("backend", ["thread", "process"])
+def test_prefetched_batches_keep_order(backend):
     sources = [Image.new("RGB", (3, 3), (i, 0, 0)) for i in range(23)]
+    sources[7] = b""  # a reject keeps its place, with its reason, in both back-ends
     seen = []
-    for start, batch in iter_decoded_batches(sources, 5, workers=3, prefetch=2,
-                                             prepare=lambda im: im.getpixel((0, 0))[0]):
+    for start, batch in iter_decoded_batches(sources, 5, workers=2, prefetch=2,
+                                             prepare=_first_red, backend=backend):
         assert start == len(seen)
-        seen += [d.value for d in batch]
-    assert seen == list(range(23))
+        seen += [d.reason or d.value for d in batch]
+    assert seen == [*range(7), "empty image file (0 bytes)", *range(8, 23)]
+
+
+def test_generated_images_are_read_as_bytes_and_decode_the_same(tmp_path):
+    # a pillow.ImageDataset partition is read as raw bytes (decoded once, in a worker, no copy)
+    from kedro_datasets.partitions import PartitionedDataset
+
+    from imitation_kedro.pipelines.similarity.references import file_bytes_loader, generated_source
+
+    arr = np.random.default_rng(0).integers(0, 256, (9, 7, 3), dtype=np.uint8)
+    PartitionedDataset(path=str(tmp_path), dataset="pillow.ImageDataset",
+                       filename_suffix=".png").save({"m/c/0/0": Image.fromarray(arr)})
+    loaders = PartitionedDataset(path=str(tmp_path), dataset="pillow.ImageDataset",
+                                 filename_suffix=".png").load()
+    source = generated_source(loaders, "gen:m/c/0/0")
+    data = source()
+    assert isinstance(data, bytes) and data.startswith(b"\x89PNG")
+    np.testing.assert_array_equal(np.asarray(decode_image(source, True)[0]), arr)
+    np.testing.assert_array_equal(np.asarray(decode_image(loaders["m/c/0/0"], True)[0]), arr)
+    other = lambda: b"x"  # noqa: E731 - anything else is passed through
+    assert file_bytes_loader(other) is other
 
 
 def test_estimator_top_k_and_ties():

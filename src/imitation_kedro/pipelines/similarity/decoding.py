@@ -1,4 +1,11 @@
-"""Decode images safely and overlap decoding/preprocessing with the model (thread pool).
+"""Decode images safely and overlap decoding/preprocessing with the model.
+
+Two back-ends, the same batches in the same order: ``thread`` (a thread pool; PNG/JPEG decode
+and PIL resize release the GIL) and ``process`` (a ``torch.utils.data.DataLoader`` with forked
+worker processes and ``prefetch`` batches per worker; no GIL at all, for many-core GPU hosts).
+Workers run only PIL/numpy work (``prepare`` returns uint8 arrays for the CLIP/CSD embedders):
+torch ops in many decode threads would each fan out over torch's intra-op pool and
+oversubscribe the cores.
 
 Every failure becomes a reason string, never an exception that stops the run and never a
 silent drop: the caller records it as a reject.
@@ -11,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from PIL import Image, UnidentifiedImageError
 
@@ -89,6 +96,9 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
+Backend = Literal["thread", "process"]
+
+
 def iter_decoded_batches(
     sources: Sequence[Any],
     batch_size: int,
@@ -96,10 +106,22 @@ def iter_decoded_batches(
     prefetch: int = 2,
     convert: bool = True,
     prepare: Callable[[Image.Image], Any] | None = None,
+    backend: Backend = "thread",
 ) -> Iterator[tuple[int, list[Decoded]]]:
-    """Yield ``(start, decoded)`` per batch while the next ``prefetch`` batches decode in threads."""
+    """Yield ``(start, decoded)`` per batch, in order, while the next batches decode in workers.
+
+    ``thread``: ``workers`` threads, ``prefetch`` batches queued ahead of the one consumed.
+    ``process``: a DataLoader with ``workers`` forked processes (each limited to one torch
+    thread) and ``prefetch`` batches per worker; ``sources`` and ``prepare`` are inherited by
+    the fork, not pickled.
+    """
     if not sources:
         return
+    if backend == "process":
+        yield from _process_batches(sources, batch_size, workers, prefetch, convert, prepare)
+        return
+    if backend != "thread":
+        raise ValueError(f"unknown decode backend {backend!r} (thread or process)")
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="similarity-decode") as pool:
         pending: deque[tuple[int, list[Future[Decoded]]]] = deque()
         chunks: Iterable[tuple[int, Sequence[Any]]] = (
@@ -109,15 +131,69 @@ def iter_decoded_batches(
 
         def submit_next() -> None:
             nxt = next(chunk_iter, None)
-            if nxt is not None:
+            if nxt is not None:  # one task per worker and batch: few futures, no per-image lock
                 start, chunk = nxt
-                pending.append(
-                    (start, [pool.submit(_decode_and_prepare, s, convert, prepare) for s in chunk])
-                )
+                step = -(-len(chunk) // workers)
+                pending.append((start, [
+                    pool.submit(_decode_many, chunk[i : i + step], convert, prepare)
+                    for i in range(0, len(chunk), step)
+                ]))
 
         for _ in range(prefetch + 1):
             submit_next()
         while pending:
             start, futures = pending.popleft()
             submit_next()
-            yield start, [f.result() for f in futures]
+            yield start, [d for f in futures for d in f.result()]
+
+
+def _decode_many(sources: Sequence[Any], convert: bool, prepare: Callable | None) -> list[Decoded]:
+    return [_decode_and_prepare(s, convert, prepare) for s in sources]
+
+
+class _DecodeDataset:
+    """Map-style dataset for the DataLoader: item ``i`` -> ``Decoded`` of ``sources[i]``."""
+
+    def __init__(self, sources: Sequence[Any], convert: bool, prepare: Callable | None) -> None:
+        self.sources, self.convert, self.prepare = sources, convert, prepare
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def __getitem__(self, index: int) -> Decoded:
+        return _decode_and_prepare(self.sources[index], self.convert, self.prepare)
+
+
+def _as_list(batch: list[Decoded]) -> list[Decoded]:
+    return batch
+
+
+def _worker_init(_: int) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _process_batches(
+    sources: Sequence[Any], batch_size: int, workers: int, prefetch: int, convert: bool,
+    prepare: Callable | None,
+) -> Iterator[tuple[int, list[Decoded]]]:
+    import multiprocessing
+
+    from torch.utils.data import DataLoader
+
+    context = multiprocessing.get_context(
+        "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    )
+    loader = DataLoader(
+        _DecodeDataset(sources, convert, prepare),  # type: ignore[arg-type]
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=_as_list,
+        prefetch_factor=max(1, prefetch),
+        worker_init_fn=_worker_init,
+        multiprocessing_context=context,
+    )
+    for i, batch in enumerate(loader):
+        yield i * batch_size, batch

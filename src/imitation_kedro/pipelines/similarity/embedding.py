@@ -52,6 +52,7 @@ def embed_sources(
     prefetch: int,
     convert: bool,
     desc: str = "embed",
+    backend: str = "thread",
 ) -> tuple[dict[str, tuple[int, np.ndarray | None]], dict[str, str]]:
     """Embed ``sources`` (bytes, PIL images or loaders) -> ``({key: (n_faces, vec)}, {key: reason})``.
 
@@ -62,7 +63,9 @@ def embed_sources(
     counts_faces = bool(getattr(embedder, "counts_faces", False))
     done: dict[str, tuple[int, np.ndarray | None]] = {}
     failed: dict[str, str] = {}
-    batches = iter_decoded_batches(sources, batch_size, workers, prefetch, convert, prepare)
+    batches = iter_decoded_batches(
+        sources, batch_size, workers, prefetch, convert, prepare, backend  # type: ignore[arg-type]
+    )
     total = (len(sources) + batch_size - 1) // batch_size
     for start, decoded in progress(batches, desc=desc, total=total, unit="batch"):
         batch_keys = keys[start : start + len(decoded)]
@@ -116,10 +119,13 @@ def embed_chunk(
     prefetch: int,
     convert: bool,
     desc: str,
+    backend: str = "thread",
 ) -> pd.DataFrame:
     """Embed one chunk -> its cache rows (vectors, face counts, failure reasons)."""
     sources = [lookup(image_id) for image_id in image_ids]
-    done, failed = embed_sources(embedder, keys, sources, batch_size, workers, prefetch, convert, desc)
+    done, failed = embed_sources(
+        embedder, keys, sources, batch_size, workers, prefetch, convert, desc, backend
+    )
     return cache_rows(embedder.name, int(embedder.dim), done, failed)
 
 

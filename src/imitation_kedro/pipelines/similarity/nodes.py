@@ -95,7 +95,7 @@ def embed_similarity_images(
             partitions[pid] = partial(
                 embed_chunk, embedder, keys, ids, lookup, spec.batch_size, params.decode_workers,
                 params.prefetch_batches, params.convert_modes,
-                f"embed {domain} {i + 1}/{len(chunks)} ({embedder.name})",
+                f"embed {domain} {i + 1}/{len(chunks)} ({embedder.name})", params.decode_backend,
             )
         runs += [{"domain": str(domain), "embedder": embedder.name, "dim": dim, "partition": p}
                  for p in ([c[0] for c in chunks] or [""])]

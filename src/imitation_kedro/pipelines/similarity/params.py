@@ -98,8 +98,11 @@ class SimilarityParams(Params):
     empty_score: float | None = 0.0
     # Non-RGB images (RGBA, L, P, 16-bit) are converted to 8-bit RGB; false -> rejected.
     convert_modes: bool = True
-    decode_workers: int = 2  # threads decoding/preprocessing ahead of the model
-    prefetch_batches: int = 2
+    decode_workers: int = 2  # workers decoding/preprocessing ahead of the model
+    # thread: a thread pool (default; any embedder); process: a DataLoader with forked worker
+    # processes (no GIL; for many-core GPU hosts, where decoding must keep up with the GPU)
+    decode_backend: Literal["thread", "process"] = "thread"
+    prefetch_batches: int = 2  # thread: batches queued ahead; process: batches per worker
     use_cache: bool = True  # reuse cached embeddings (keyed by image id + fingerprint)
     cache_chunk: int = 2048  # images per cache partition: written as soon as embedded (resumable)
     shard_index: int = 0  # this run embeds and scores concepts with stable_shard == shard_index

@@ -170,4 +170,28 @@ def reference_sources(references: pd.DataFrame, verified: pd.DataFrame) -> dict[
 
 
 def generated_source(partitions: Mapping[str, Any], image_id: str) -> Any:
-    return partitions[image_id.removeprefix("gen:")]
+    """The source of a generated image: its file's bytes (a loader), read and decoded in a worker."""
+    return file_bytes_loader(partitions[image_id.removeprefix("gen:")])
+
+
+def file_bytes_loader(loader: Any) -> Any:
+    """For a ``pillow.ImageDataset`` partition loader: a loader of the file's raw bytes.
+
+    ``ImageDataset.load`` decodes and then copies the whole image (``Image.open(f).copy()``);
+    the workers decode the bytes themselves (same PIL decoder, same rejects), saving the copy.
+    Anything else (another dataset type, a PIL image, bytes) is returned unchanged.
+    """
+    dataset = getattr(loader, "__self__", None)
+    if getattr(loader, "__name__", "") != "load" or type(dataset).__name__ != "ImageDataset":
+        return loader
+    if not all(hasattr(dataset, a) for a in ("_fs", "_get_load_path", "_protocol")):
+        return loader
+
+    def read() -> bytes:
+        from kedro.io.core import get_filepath_str
+
+        path = get_filepath_str(dataset._get_load_path(), dataset._protocol)
+        with dataset._fs.open(path, "rb") as fh:
+            return fh.read()
+
+    return read
