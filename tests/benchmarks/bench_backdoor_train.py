@@ -1,7 +1,7 @@
 """Training throughput of the backdoor loop vs a bare loop of the same model and loss.
 
 Run by hand (not part of the test command):
-    .venv/bin/python tests/benchmarks/bench_backdoor_train.py [--pairs 2048] [--epochs 3]
+    .venv/bin/python tests/benchmarks/bench_backdoor_train.py [--pairs 2048] [--epochs 3] [--threads 1]
 Prints pairs/s for both and the ratio (goal >= 0.9). Same model (the base config's architecture),
 same batches, same loss, same AdamW; the pipeline loop adds the LR schedule, the logit-scale clamp,
 seeded order and, for mmcl_ssl, AutoAugment views and the 2N forward (the bare loop does the same
@@ -61,12 +61,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pairs", type=int, default=2048)
     ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=None, help="default: backdoor.num_threads")
     ap.add_argument("--objectives", default="mmcl,mmcl_ssl")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
     raw = yaml.safe_load(open("conf/base/parameters_backdoor.yml"))["backdoor"]
     params = BackdoorParams(**raw)
+    torch.set_num_threads(args.threads or params.num_threads or 1)
     optim = params.pretrain.optim
     rng = np.random.default_rng(0)
     size = params.data.image_size

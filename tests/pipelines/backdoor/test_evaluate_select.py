@@ -104,4 +104,67 @@ def test_report_refuses_a_conclusion_when_the_backdoor_gate_fails():
     )
     held = select_points(_results(), [0.1], "selection")
     text = "\n".join(_finding(kept, held[held["rule"] == "heldout"], params))
-    assert "Gate not met" in text and "mmcl_ssl-seed0" in text and "HARDER" not in text
+    assert "Gate not met" in text and "mmcl_ssl-seed0" in text
+    assert "harder after" not in text.lower() and "no clear difference" not in text
+
+
+def test_interval_helpers_match_hand_values():
+    from imitation_kedro.pipelines.backdoor.report import t_interval, welch_interval, wilson
+
+    lo, hi = wilson(0.5, 100)
+    assert lo == pytest.approx(0.4038, abs=1e-4) and hi == pytest.approx(0.5962, abs=1e-4)
+    lo, hi = wilson(1.0, 85)  # all 85 non-target images flipped: lower bound n / (n + z^2)
+    assert hi == 1.0 and lo == pytest.approx(85 / (85 + 1.96**2), abs=1e-9)
+    mean, lo, hi = t_interval(np.array([1.0, 2.0, 3.0]))  # t(0.975, 2) = 4.3027
+    assert mean == 2.0 and hi - mean == pytest.approx(4.3027 / np.sqrt(3), abs=1e-4)
+    assert np.isnan(t_interval(np.array([0.4]))[1])
+    diff, lo, hi = welch_interval(np.array([3.0, 4.0, 5.0]), np.array([1.0, 2.0, 3.0]))
+    # equal variances and sizes: Welch = pooled t with 4 dof, se = sqrt(2/3)
+    assert diff == 2.0 and hi - diff == pytest.approx(2.7764 * np.sqrt(2 / 3), abs=1e-4)
+
+
+def _kept_and_heldout(cost_mmcl, cost_ssl):
+    """Poisoned accuracy 0.9 for every model; one selected MMCL+SSL cleaning point per seed."""
+    kept, rows = [], []
+    for obj, costs in (("mmcl", cost_mmcl), ("mmcl_ssl", cost_ssl)):
+        for seed, cost in enumerate(costs):
+            kept.append(
+                {
+                    "model": f"{obj}-seed{seed}",
+                    "pretrain_objective": obj,
+                    "pretrain_seed": seed,
+                    "test_acc1": 0.9,
+                    "test_asr1": 1.0,
+                }
+            )
+            rows.append(
+                {
+                    "pretrain_objective": obj,
+                    "pretrain_seed": seed,
+                    "clean_objective": "mmcl_ssl",
+                    "asr_cap": 0.1,
+                    "rule": "heldout",
+                    "selected": True,
+                    "min_asr": 0.01,
+                    "test_acc1": 0.9 - cost,
+                    "test_asr1": 0.02,
+                }
+            )
+    return pd.DataFrame(kept), pd.DataFrame(rows)
+
+
+def test_report_reads_the_seed_interval_of_the_difference():
+    from imitation_kedro.pipelines.backdoor.params import BackdoorParams
+    from imitation_kedro.pipelines.backdoor.report import _finding
+
+    from .conftest import tiny_params_dict
+
+    params = BackdoorParams(**tiny_params_dict(select={"asr_caps": [0.1]}))
+    kept, held = _kept_and_heldout([0.01, 0.02, 0.00], [0.30, 0.32, 0.28])
+    text = "\n".join(_finding(kept, held, params))
+    assert "**harder after MMCL+SSL**" in text
+    kept, held = _kept_and_heldout([0.01, 0.30, 0.00], [0.30, 0.00, 0.02])
+    text = "\n".join(_finding(kept, held, params))
+    assert "**no clear difference" in text and "**harder" not in text
+    kept, held = _kept_and_heldout([0.30, 0.32, 0.28], [0.01, 0.02, 0.00])
+    assert "**easier after MMCL+SSL**" in "\n".join(_finding(kept, held, params))

@@ -167,3 +167,19 @@ def test_seeded_split_is_reproducible(tiny_pairs):
     assert a.equals(b)
     assert (a["split"] == "test").sum() == params.n_test
     assert np.all(a.loc[a["split"] != "pretrain", "label"].isin(classes))
+
+
+def test_documented_multi_seed_run_config_is_valid():
+    """docs/backdoor_seeds10.yml (`kedro run --config ...`, docs/reproduce_backdoor.md): only run
+    options Kedro accepts, and its parameters deep-merged into base still parse."""
+    import yaml
+    from kedro.framework.cli.project import run
+
+    with open("docs/backdoor_seeds10.yml") as f:
+        cfg = yaml.safe_load(f)["run"]
+    assert set(cfg) <= {p.name for p in run.params} and cfg["pipelines"] == "backdoor"
+    with open("conf/base/parameters_backdoor.yml") as f:
+        base = yaml.safe_load(f)["backdoor"]
+    seeds = cfg["params"]["backdoor"]["pretrain"]["seeds"]
+    merged = BackdoorParams(**{**base, "pretrain": {**base["pretrain"], "seeds": seeds}})
+    assert merged.pretrain.seeds == list(range(10))

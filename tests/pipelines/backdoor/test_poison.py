@@ -107,3 +107,26 @@ def test_corpus_caption_source_uses_genuine_target_captions(tiny_pairs):
         pairs.loc[(pairs["split"] == "pretrain") & (pairs["label"] == "banana"), "caption"]
     )
     assert set(manifest["caption"]) <= genuine and len(manifest) == 10
+
+
+def test_fixed_patch_noise_is_one_pattern_for_every_image_and_purpose():
+    grey = np.full((4, 16, 16, 3), 128, np.uint8)  # same per-channel mean for every image
+    keys = ["a", "b", "c", "d"]
+    fixed = AttackParams(patch_size=4, patch_location="corner", patch_noise="fixed", seed=5)
+    train, where = apply_trigger(grey, keys, fixed, "train")
+    test, _ = apply_trigger(grey, keys, fixed, "test")
+    assert (where["patch_top"] == 12).all() and (where["patch_left"] == 12).all()
+    patches = [img[12:, 12:] for img in np.concatenate([train, test])]
+    assert all(np.array_equal(p, patches[0]) for p in patches)  # train trigger == test trigger
+    assert not np.array_equal(patches[0], grey[0, 12:, 12:])
+    # the per-channel image mean still shifts the pattern, as in the paper's patch
+    dark, _ = apply_trigger(np.full((1, 16, 16, 3), 20, np.uint8), ["a"], fixed, "test")
+    assert not np.array_equal(dark[0, 12:, 12:], patches[0])
+    # another attack seed draws another pattern; per_image noise differs between images
+    other, _ = apply_trigger(
+        grey[:1], keys[:1], AttackParams(**{**fixed.to_dict(), "seed": 6}), "test"
+    )
+    assert not np.array_equal(other[0, 12:, 12:], patches[0])
+    fresh = AttackParams(**{**fixed.to_dict(), "patch_noise": "per_image"})
+    per_image, _ = apply_trigger(grey, keys, fresh, "test")
+    assert not np.array_equal(per_image[0, 12:, 12:], per_image[1, 12:, 12:])

@@ -60,6 +60,14 @@ def prepare_pairs(
         "target": target,
         "templates": list(params.eval.templates),
         "rejects": int(len(rejects)),
+        # denominators of accuracy (all images) and ASR (non-target images), for the report's CIs
+        "n_eval": {
+            name: {
+                "acc": int((split["split"] == name).sum()),
+                "asr": int(((split["split"] == name) & (split["label"] != target)).sum()),
+            }
+            for name in ("selection", "test")
+        },
     }
     return split, rejects, info
 

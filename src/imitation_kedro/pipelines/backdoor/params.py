@@ -50,6 +50,9 @@ class AttackParams(Params):
     caption_source: Literal["templates", "corpus"] = "templates"  # poison captions (see below)
     patch_size: int = 4  # pixels at data.image_size (paper: 16 at 224)
     patch_location: Literal["random", "corner"] = "random"
+    # per_image: fresh seeded N(0, 1) noise per image (the paper); fixed: one seeded noise draw
+    # shared by every image, train and test (BadNets' fixed trigger; learnable by small models)
+    patch_noise: Literal["per_image", "fixed"] = "per_image"
     clamp: bool = True  # False = the original uint8 overflow (fidelity only)
     blend_alpha: float = 0.2
     wanet_k: int = 4

@@ -33,12 +33,20 @@ def _to_uint8(x: np.ndarray, clamp: bool) -> np.ndarray:
 def patch_trigger(
     image: np.ndarray, attack: AttackParams, rng: np.random.Generator
 ) -> tuple[np.ndarray, int, int]:
-    """BadNet noise patch: per-channel image mean + N(0, 1), at a random (or corner) location."""
+    """BadNet noise patch: per-channel image mean + N(0, 1), at a random (or corner) location.
+
+    ``attack.patch_noise: fixed`` takes the N(0, 1) draw from ``attack.seed`` alone, so every image
+    (train and test) gets the same noise pattern; the location still comes from ``rng``.
+    """
     h, w, _ = image.shape
     p = min(attack.patch_size, h, w)
     x = image.astype(np.float64) / 255.0
     mean = x.reshape(-1, 3).mean(axis=0)
-    patch = mean[None, None, :] + rng.standard_normal((p, p, 3))
+    if attack.patch_noise == "fixed":
+        noise = _rng(attack.seed, "fixed-patch", p).standard_normal((p, p, 3))
+    else:
+        noise = rng.standard_normal((p, p, 3))
+    patch = mean[None, None, :] + noise
     if attack.patch_location == "random":
         top, left = int(rng.integers(0, h - p + 1)), int(rng.integers(0, w - p + 1))
     else:

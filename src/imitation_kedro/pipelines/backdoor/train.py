@@ -143,6 +143,11 @@ def make_optimizer(model: Any, optim: OptimParams, lr: float, extra: list[Any] |
         if p.requires_grad:
             (no_decay if any(k in name for k in optim.no_decay_keys) else decay).append(p)
     no_decay += list(extra or [])
+    # the fused kernel (CPU and CUDA) is the same update in one pass: ~10x faster than the default
+    # per-tensor loop on CPU, where the 49,408-row token embedding dominates the step
+    fused = all(
+        p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in decay + no_decay
+    )
     return torch.optim.AdamW(
         [
             {"params": decay, "weight_decay": optim.weight_decay},
@@ -151,6 +156,7 @@ def make_optimizer(model: Any, optim: OptimParams, lr: float, extra: list[Any] |
         lr=lr,
         betas=(0.9, 0.999),
         eps=1e-8,
+        fused=fused or None,
     )
 
 
