@@ -25,6 +25,8 @@ def _frequencies() -> pd.DataFrame:
             "ci_low": [2.0, 170.0],
             "ci_high": [8.0, 199.0],
             "status": ["ok", "ok"],
+            "pretraining": ["laion2b_en", "laion2b_en"],
+            "captions_5b": pd.array([None, None], dtype="Int64"),
         }
     )
 

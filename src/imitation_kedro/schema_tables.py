@@ -184,6 +184,8 @@ FREQUENCY = [
             ("ci_low", "float", "Lower bound of the Wilson interval, propagated to the count.", True),
             ("ci_high", "float", "Upper bound of the Wilson interval, propagated to the count.", True),
             ("status", "str", "ok, no_captions, or no_images (captions but no usable image: estimate empty)."),
+            ("pretraining", "str", "laion2b_en, or laion5b: estimate and CI scaled by captions_5b / captions (FIT §3.6)."),
+            ("captions_5b", "int", "LAION-5B captions that phrase-match the concept (laion5b only; else empty).", True),
         ),
         key=("concept",),
     ),

@@ -16,11 +16,25 @@ THRESHOLD = [
         "Imitation thresholds per (domain, model, method), with uncertainty and the parameters used.",
         _cols(
             *_GROUP,
-            ("method", "str", "paper (PELT as in FIT) or segmented (OLS break, permutation p-value)."),
+            (
+                "method",
+                "str",
+                "paper (PELT as in FIT) or segmented (OLS break, permutation p-value).",
+            ),
             ("status", "str", "threshold (found), or no_threshold with a reason."),
             ("reason", "str", "Why no threshold was reported (empty when found).", True),
-            ("change_index", "float", "0-based rank (ascending count) of the first concept after the change (-1: none).", True),
-            ("threshold", "float", "Image count of the concept at the change point: the imitation threshold.", True),
+            (
+                "change_index",
+                "float",
+                "0-based rank (ascending count) of the first concept after the change (-1: none).",
+                True,
+            ),
+            (
+                "threshold",
+                "float",
+                "Image count of the concept at the change point: the imitation threshold.",
+                True,
+            ),
             ("threshold_concept", "str", "The concept at the change point.", True),
             ("ci_low", "float", "Bootstrap percentile CI of the threshold, lower.", True),
             ("ci_high", "float", "Bootstrap percentile CI of the threshold, upper.", True),
@@ -33,14 +47,34 @@ THRESHOLD = [
             ("statistic", "float", "sup-F statistic (segmented).", True),
             ("mean_before", "float", "Mean score before the change.", True),
             ("mean_after", "float", "Mean score after the change.", True),
-            ("second_change_index", "float", "Rank of the second change point (paper; -1: none).", True),
+            (
+                "second_change_index",
+                "float",
+                "Rank of the second change point (paper; -1: none).",
+                True,
+            ),
             ("second_threshold", "float", "Image count at the second change point.", True),
             ("n_change_points", "float", "Change points PELT found.", True),
             ("penalty", "float", "PELT penalty used.", True),
             ("n_concepts", "int", "Concepts in the sorted sequence."),
-            ("n_tied", "float", "Concepts sharing their count with another (ties broken by name).", True),
-            ("outliers", "str", "Concepts before the change scoring > 4x the pre-change mean.", True),
-            ("logistic_midpoint", "float", "Count at the midpoint of the logistic fit of score vs log count.", True),
+            (
+                "n_tied",
+                "float",
+                "Concepts sharing their count with another (ties broken by name).",
+                True,
+            ),
+            (
+                "outliers",
+                "str",
+                "Concepts before the change scoring > 4x the pre-change mean.",
+                True,
+            ),
+            (
+                "logistic_midpoint",
+                "float",
+                "Count at the midpoint of the logistic fit of score vs log count.",
+                True,
+            ),
             ("logistic_note", "str", "Notes on the logistic fit.", True),
             ("engine_check", "str", "Agreement of the fast PELT with ruptures.", True),
             ("parameters", "str", "JSON of the parameters used.", True),
@@ -64,7 +98,11 @@ THRESHOLD = [
         _cols(
             *_GROUP,
             ("concept", "str", "Concept display name."),
-            ("reason", "str", "Why: no matching row in the other table, a NaN/inf/negative value, or excluded."),
+            (
+                "reason",
+                "str",
+                "Why: no matching row in the other table, a NaN/inf/negative value, or excluded.",
+            ),
         ),
     ),
     TableSchema(
@@ -72,11 +110,20 @@ THRESHOLD = [
         "The paper method's threshold and change-point count as the PELT penalty varies.",
         _cols(
             *_GROUP,
-            ("kind", "str", "Penalty source: grid (log grid), paper (the configured penalty) or bic."),
+            (
+                "kind",
+                "str",
+                "Penalty source: grid (log grid), paper (the configured penalty) or bic.",
+            ),
             ("penalty", "float", "PELT penalty."),
             ("n_change_points", "int", "Change points PELT found at this penalty."),
             ("change_index", "int", "Rank of the first change point (-1: none)."),
-            ("threshold", "float", "Image count at the first change point (empty when none).", True),
+            (
+                "threshold",
+                "float",
+                "Image count at the first change point (empty when none).",
+                True,
+            ),
         ),
         key=("domain", "model", "kind", "penalty"),
     ),
@@ -86,6 +133,10 @@ THRESHOLD = [
 _TOPK = (
     " Plus selection_/test_acc{k} and _asr{k} for every other k of backdoor.eval.topk "
     "(5 in base; 5 and 10 at paper scale)."
+)
+_STREAMING = (
+    " Streaming mode (backdoor.data.streaming) adds decode_rejects (int): pairs dropped because "
+    "their image failed to decode."
 )
 _RUN = (
     ("model", "str", "Pre-trained model name (<objective>-seed<seed>)."),
@@ -123,7 +174,12 @@ BACKDOOR = [
             ("target", "str", "Target class of the backdoor."),
             ("original_caption", "str", "Caption before poisoning."),
             ("caption", "str", "Caption after poisoning (unchanged for label_consistent)."),
-            ("original_label", "str", "Class the original caption names (empty when it names none).", True),
+            (
+                "original_label",
+                "str",
+                "Class the original caption names (empty when it names none).",
+                True,
+            ),
             ("patch_top", "int", "Row of the trigger patch's top-left corner (-1: no patch)."),
             ("patch_left", "int", "Column of the trigger patch's top-left corner (-1: no patch)."),
             ("seed", "int", "Attack seed."),
@@ -132,7 +188,9 @@ BACKDOOR = [
     ),
     TableSchema(
         "out_backdoor_pretrain_metrics",
-        "Per pre-trained model and evaluated epoch: clean accuracy and attack success." + _TOPK,
+        "Per pre-trained model and evaluated epoch: clean accuracy and attack success."
+        + _TOPK
+        + _STREAMING,
         _cols(
             *_RUN,
             ("epoch", "int", "Epoch evaluated (0: before training)."),
@@ -140,13 +198,19 @@ BACKDOOR = [
             *_AT1,
             ("pairs_per_s", "float", "Training throughput of the run (pairs per second)."),
             ("train_s", "float", "Wall time of the training run in seconds."),
-            ("kept", "bool", "This epoch's weights are the checkpoint kept (pretrain.checkpoint_rule)."),
+            (
+                "kept",
+                "bool",
+                "This epoch's weights are the checkpoint kept (pretrain.checkpoint_rule).",
+            ),
         ),
         key=("model", "epoch"),
     ),
     TableSchema(
         "out_backdoor_cleaning_results",
-        "Per pre-trained model, CleanCLIP grid point and epoch: clean accuracy and attack success." + _TOPK,
+        "Per pre-trained model, CleanCLIP grid point and epoch: clean accuracy and attack success."
+        + _TOPK
+        + _STREAMING,
         _cols(
             *_RUN,
             ("attack", "str", "Attack the model was pre-trained under."),
@@ -170,7 +234,11 @@ BACKDOOR = [
             ("clean_objective", "str", "Cleaning objective."),
             ("attack", "str", "Attack kind."),
             ("asr_cap", "float", "Largest ASR@1 allowed on the split selected on."),
-            ("rule", "str", "heldout (select on the selection split) or oracle_test (the paper's)."),
+            (
+                "rule",
+                "str",
+                "heldout (select on the selection split) or oracle_test (the paper's).",
+            ),
             ("selected_on", "str", "Split the selection used: selection or test."),
             ("n_points", "int", "(run, epoch) points considered."),
             ("n_eligible", "int", "Points with ASR@1 within the cap."),

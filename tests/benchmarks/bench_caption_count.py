@@ -8,6 +8,10 @@ Prints, from one run on the same parquet shards:
 
     .venv/bin/python tests/benchmarks/bench_caption_count.py --captions 1000000
     .venv/bin/python tests/benchmarks/bench_caption_count.py            # 10,000,000
+
+Each measurement runs ``--repeat`` times (interleaved: read, read, count, read, ...) and the median
+is reported, because a shared machine makes single timings noisy. ``--data-dir`` keeps the
+generated shards for a later run (they are regenerated when the caption count differs).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import json
 import os
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -105,8 +110,12 @@ def write_shards(folder: Path, n: int, concepts: pd.DataFrame, seed: int) -> lis
 def child(
     mode: str, folder: Path, n_shards: int, concepts_path: Path, max_images: int
 ) -> dict[str, float]:
-    """Runs in a fresh process so ru_maxrss is this measurement's peak."""
+    """Runs in a fresh process so ru_maxrss is this measurement's peak.
+
+    The timed part includes the engine's imports and the concept table, not the interpreter start.
+    """
     paths = sorted(folder.glob("part-*.parquet"))[:n_shards]
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     rows = 0
     if mode == "read_text":
@@ -115,7 +124,7 @@ def child(
     elif mode == "read_three":
         for p in paths:
             rows += len(pq.read_table(p, columns=["SAMPLE_ID", "URL", "TEXT"]).to_pandas())
-    elif mode == "count":
+    elif mode in ("count", "count_only"):
         from imitation_kedro.pipelines.frequency.local_engine import count_local
         from imitation_kedro.pipelines.frequency.matching import build_patterns
         from imitation_kedro.pipelines.frequency.params import FrequencyParams
@@ -124,20 +133,26 @@ def child(
         params = FrequencyParams(
             matching={"batch_rows": 250_000}, sampling={"max_images": max_images}
         )
+        keep_hits = mode == "count"
+        columns = ["SAMPLE_ID", "URL", "TEXT"] if keep_hits else ["SAMPLE_ID", "TEXT"]
         loaders = {
-            p.stem: (lambda p=p: pq.read_table(p, columns=["SAMPLE_ID", "URL", "TEXT"]).to_pandas())
-            for p in paths
+            p.stem: (lambda p=p: pq.read_table(p, columns=columns).to_pandas()) for p in paths
         }
-        counts, hits = count_local(loaders, build_patterns(concepts, True), params)
+        counts, hits = count_local(
+            loaders, build_patterns(concepts, True), params, keep_hits=keep_hits
+        )
         rows = int(counts["corpus_rows"].iloc[0])
         extra = {"matched_pairs": int(counts["captions"].sum()), "hits_kept": len(hits)}
     elapsed = time.perf_counter() - start
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime - usage0.ru_utime - usage0.ru_stime
     out = {
         "seconds": elapsed,
+        "cpu_seconds": cpu,
         "rows": rows,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
-    if mode == "count":
+    if mode in ("count", "count_only"):
         out.update(extra)
     return out
 
@@ -184,6 +199,24 @@ def regex_baseline(folder: Path, concepts: pd.DataFrame, sample: int) -> float:
     return (time.perf_counter() - start) / len(texts)
 
 
+def prepare_data(folder: Path, n: int, n_concepts: int) -> tuple[pd.DataFrame, list[Path]]:
+    """Concepts and caption shards in ``folder`` (reused when they match ``n``/``n_concepts``)."""
+    stamp = folder / "bench.json"
+    want = {"captions": n, "concepts": n_concepts, "rows_per_shard": ROWS_PER_SHARD}
+    if stamp.exists() and json.loads(stamp.read_text()) == want:
+        return pd.read_parquet(folder / "concepts.parquet"), sorted(folder.glob("part-*.parquet"))
+    for old in folder.glob("part-*.parquet"):
+        old.unlink()
+    rng = np.random.default_rng(0)
+    concepts = make_concepts(n_concepts, rng)
+    concepts.to_parquet(folder / "concepts.parquet")
+    t0 = time.perf_counter()
+    paths = write_shards(folder, n, concepts, seed=1)
+    print(f"generated {n:,} captions in {time.perf_counter() - t0:.1f} s")
+    stamp.write_text(json.dumps(want))
+    return concepts, paths
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--captions", type=int, default=10_000_000)
@@ -192,6 +225,8 @@ def main() -> None:
     ap.add_argument(
         "--max-images", type=int, default=100_000, help="hit sample cap per concept (FIT: 100,000)"
     )
+    ap.add_argument("--repeat", type=int, default=3, help="runs per measurement (median shown)")
+    ap.add_argument("--data-dir", help="keep/reuse the generated shards here (default: a temp dir)")
     ap.add_argument("--child")
     ap.add_argument("--dir")
     ap.add_argument("--shards", type=int, default=0)
@@ -204,44 +239,71 @@ def main() -> None:
             )
         )
         return
-    rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory(prefix="bench_captions_") as tmp:
-        folder = Path(tmp)
-        concepts = make_concepts(args.concepts_n, rng)
+        folder = Path(args.data_dir or tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        concepts, paths = prepare_data(folder, args.captions, args.concepts_n)
         concepts_path = folder / "concepts.parquet"
-        concepts.to_parquet(concepts_path)
-        t0 = time.perf_counter()
-        paths = write_shards(folder, args.captions, concepts, seed=1)
         print(
-            f"generated {args.captions:,} captions in {len(paths)} shards "
-            f"({sum(p.stat().st_size for p in paths) / 1e6:.0f} MB) in {time.perf_counter() - t0:.1f} s"
+            f"{args.captions:,} captions in {len(paths)} shards "
+            f"({sum(p.stat().st_size for p in paths) / 1e6:.0f} MB) in {folder}"
         )
         print(
             f"hit sample cap per concept: {args.max_images:,} (the kept sample is part of peak RSS)"
         )
         print(
             f"concepts: {len(concepts)}, phrases incl. aliases: "
-            f"{len(concepts) + sum(len(a) for a in concepts['aliases'])}"
+            f"{len(concepts) + sum(len(a) for a in concepts['aliases'])}; "
+            f"median of {args.repeat} run(s) per measurement, each in a fresh process"
         )
         sizes = sorted({min(len(paths), max(1, 1_000_000 // ROWS_PER_SHARD)), len(paths)})
         for n_shards in sizes:
-            read = run_child("read_text", folder, n_shards, concepts_path, args.max_images)
-            read3 = run_child("read_three", folder, n_shards, concepts_path, args.max_images)
-            count = run_child("count", folder, n_shards, concepts_path, args.max_images)
-            rows = count["rows"]
+            runs: dict[str, list[dict[str, float]]] = {
+                "read_text": [],
+                "read_three": [],
+                "count": [],
+                "count_only": [],
+            }
+            for _ in range(args.repeat):
+                for mode, out in runs.items():
+                    out.append(run_child(mode, folder, n_shards, concepts_path, args.max_images))
+            read, read3, count, count_only = (
+                {k: statistics.median(r[k] for r in runs[mode]) for k in runs[mode][0]}
+                for mode in ("read_text", "read_three", "count", "count_only")
+            )
+            rows = int(count["rows"])
             print(f"\n== {rows:,} captions ==")
             print(
                 f"engine (count + sample):  {count['seconds']:8.2f} s  {rows / count['seconds']:12,.0f} captions/s"
-                f"  peak RSS {count['peak_rss_mb']:.0f} MB  (matched pairs {count['matched_pairs']:,},"
-                f" hits kept {count['hits_kept']:,})"
+                f"  peak RSS {count['peak_rss_mb']:.0f} MB  (matched pairs {int(count['matched_pairs']):,},"
+                f" hits kept {int(count['hits_kept']):,})"
             )
             print(
                 f"read TEXT column only:    {read['seconds']:8.2f} s  peak RSS {read['peak_rss_mb']:.0f} MB"
                 f"  -> engine / read = {count['seconds'] / read['seconds']:.2f}x (goal <= 1.5x)"
             )
             print(
+                f"engine (counts only):     {count_only['seconds']:8.2f} s  "
+                f"{rows / count_only['seconds']:12,.0f} captions/s  peak RSS "
+                f"{count_only['peak_rss_mb']:.0f} MB  -> counts only / read TEXT = "
+                f"{count_only['seconds'] / read['seconds']:.2f}x"
+            )
+            print(
                 f"read SAMPLE_ID,URL,TEXT:  {read3['seconds']:8.2f} s"
                 f"  -> engine / read = {count['seconds'] / read3['seconds']:.2f}x"
+            )
+            print(
+                f"CPU seconds (user+sys):   engine {count['cpu_seconds']:.2f}, read TEXT "
+                f"{read['cpu_seconds']:.2f} ({count['cpu_seconds'] / read['cpu_seconds']:.2f}x), "
+                f"read 3 columns {read3['cpu_seconds']:.2f} "
+                f"({count['cpu_seconds'] / read3['cpu_seconds']:.2f}x)"
+            )
+            print(
+                "  all runs (s): "
+                + "; ".join(
+                    f"{mode} " + " ".join(f"{r['seconds']:.2f}" for r in out)
+                    for mode, out in runs.items()
+                )
             )
         per_caption = regex_baseline(folder, concepts, args.regex_sample)
         engine_per_caption = count["seconds"] / count["rows"]

@@ -100,7 +100,8 @@ def test_spark_engine_without_spark_input_is_a_clear_error(world):
         _count(world, engine="spark")
 
 
-def test_streaming_bottom_k_equals_global_bottom_k():
+@pytest.mark.parametrize("cap", [7, 60])  # many drops (strings copied) / few (strings kept)
+def test_streaming_bottom_k_equals_global_bottom_k(cap):
     from imitation_kedro.pipelines.frequency.local_engine import BottomK, keep_lowest
 
     rng = np.random.default_rng(5)
@@ -110,16 +111,17 @@ def test_streaming_bottom_k_equals_global_bottom_k():
                 "cidx": rng.integers(0, 4, 40),
                 "priority": rng.integers(0, 10**9, 40),
                 "SAMPLE_ID": rng.integers(0, 10**6, 40),
-                "URL": "u",
-                "TEXT": "t",
             }
+        ).assign(
+            URL=lambda f: "u" + f["SAMPLE_ID"].astype(str),
+            TEXT=lambda f: "t" + f["priority"].astype(str),
         )
         for _ in range(30)
     ]
-    sample = BottomK(4, cap=7, min_pending=15)
+    sample = BottomK(4, cap=cap, min_pending=15)
     for f in frames:
         sample.add(f)
     got = sample.compact().reset_index(drop=True)
-    want = keep_lowest(pd.concat(frames, ignore_index=True), 7).reset_index(drop=True)
+    want = keep_lowest(pd.concat(frames, ignore_index=True), cap).reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want)
     assert (sample.cutoff < np.iinfo(np.int64).max).all()  # early drops were active

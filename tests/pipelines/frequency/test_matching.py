@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import random
+import sys
+import unicodedata
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from imitation_kedro.pipelines.frequency.matching import (
@@ -132,3 +135,151 @@ def test_agrees_with_world_reference_rule_on_random_text(alphabet):
     assert _pairs(m, caps) == expected
     assert all(normalise_phrase(n) == phrase_rule.normalise_phrase(n) for n in names)
     assert all(tokenize(c) == phrase_rule.tokenize(c) for c in caps[:2000])
+
+
+def _reference_pairs(names, captions, nested="both"):
+    """The documented rule, token by token in Python (no prefilter, no joined buffer)."""
+    phrases = {n: [tuple(normalise_phrase(n).split(" "))] for n in names}
+    found = {}
+    for i, cap in enumerate(captions):
+        toks = tokenize(cap)
+        occ = [
+            (s, s + len(p), c)
+            for c, ps in phrases.items()
+            for p in ps
+            for s in range(len(toks) - len(p) + 1)
+            if toks[s : s + len(p)] == p
+        ]
+        if nested == "longest":
+            occ = [
+                (s, e, c)
+                for s, e, c in occ
+                if not any(
+                    c2 != c and s2 <= s and e <= e2 and e2 - s2 > e - s for s2, e2, c2 in occ
+                )
+            ]
+        found.update({(i, c): True for _, _, c in occ})
+    return set(found)
+
+
+TRICKY = [
+    "Ray Moss Ray Moss",  # repeated
+    "ray moss moss ray",  # overlapping candidates, only one real
+    "a b a b c",  # adjacent occurrences share a separator
+    "ab'c d ab",  # inner apostrophe
+    "'ab' ab''c ab'",  # outer / doubled apostrophes split
+    "ab’c and AB’S",  # curly apostrophe
+    "RAY,MOSS;ray-moss_ray.moss",  # punctuation and underscore split tokens
+    "\x01ray\x01moss\x01",  # control characters (also the buffer's row separator)
+    "ray",  # phrase is the whole caption
+    "moss ray",
+    "x" * 50 + " ray moss",
+    "Zoe\u0308 Brandt",  # NFD -> NFC
+    "ZOË BRANDT",
+    "\u212aite runner",  # KELVIN SIGN lower-cases to k
+    "\u0130stanbul i stanbul",  # U+0130 lower-cases to i + combining dot (splits tokens)
+    "I\u0307 stanbul",  # NFD of U+0130: NFC composes it first
+    "I\u0307",
+    "ΟΔΟΣ ΟΔΟΣ.",  # final sigma
+    "STRAẞE strasse straße",
+    "raymoss ray moss2 ray2 moss",
+    "ray\u00a0moss",  # no-break space separates
+    "ray\u200bmoss",  # zero-width space: not alnum, separates
+    "",
+    None,
+    "ﬁsh fish",  # ligature is not folded (NFC, not NFKC)
+    "１２ ab",  # full-width digits are alnum but not ASCII digits
+]
+TRICKY_NAMES = [
+    "Ray",
+    "Ray Moss",
+    "Moss",
+    "a b",
+    "b a",
+    "b c",
+    "ab'c",
+    "AB",
+    "Zoë Brandt",
+    "Kite",
+    "i",
+    "stanbul",
+    "οδος",
+    "straße",
+    "Moss2",
+    "fish",
+    "12",
+]
+
+
+@pytest.mark.parametrize("nested", ["both", "longest"])
+@pytest.mark.parametrize("batch", [1, 7, 1000])
+def test_fast_path_agrees_with_the_reference_rule_on_a_tricky_corpus(nested, batch):
+    rnd = random.Random(11)
+    captions = TRICKY * 3
+    # Random splices of the tricky pieces, so occurrences land at row starts/ends and next to
+    # each other, in batches that are all-ASCII, mixed, or one row.
+    pieces = [c for c in TRICKY if c] + [" ", ",", "’", "'", "\u0301", "ray", "moss", "a b"]
+    captions += ["".join(rnd.choices(pieces, k=rnd.randint(1, 6))) for _ in range(3000)]
+    m = _matcher(TRICKY_NAMES, nested=nested)
+    got = set()
+    for lo in range(0, len(captions), batch):
+        got |= {(lo + r, c) for r, c in _pairs(m, captions[lo : lo + batch])}
+    assert got == _reference_pairs(TRICKY_NAMES, captions, nested)
+    if nested == "both":
+        phrase_rule = _world_rule()
+        ref = phrase_rule.PhraseMatcher({n: [n] for n in TRICKY_NAMES})
+        assert got == {(i, c) for i, cap in enumerate(captions) for c in ref.concepts_in(cap)}
+
+
+def test_prefilter_never_drops_a_matching_row():
+    m = _matcher(TRICKY_NAMES)
+    arr = pa.array([c or "" for c in TRICKY], type=pa.large_string())
+    hit, _ = m.candidates(arr)
+    rows = {r for r, _ in _reference_pairs(TRICKY_NAMES, TRICKY)}
+    assert all(hit[r] for r in rows)
+    assert not hit[[i for i, c in enumerate(TRICKY) if c == ""]].any()
+
+
+def test_only_u0130_and_kelvin_sign_lower_case_to_ascii_alnum():
+    """The prefilter's fold table (matching._TO_ASCII) covers every such code point."""
+    from imitation_kedro.pipelines.frequency.matching import _TO_ASCII
+
+    found = set()
+    for cp in range(128, sys.maxunicode + 1):
+        ch = chr(cp)
+        if any(c.isascii() and c.isalnum() for c in unicodedata.normalize("NFC", ch).lower()):
+            found.add(ch)
+    assert found == set(_TO_ASCII)
+
+
+def test_prefilter_literals_are_the_longest_tokens():
+    from imitation_kedro.pipelines.frequency.matching import prefilter_literals
+
+    assert prefilter_literals(["ray moss", "a bb", "cc dd", "x"]) == ("bb", "dd", "moss", "x")
+
+
+def test_every_lower_case_mapping_is_within_the_prefilters_case_folding():
+    """For each letter/digit whose NFC + str.lower differs, RE2 ignore_case finds the result."""
+    import re
+
+    import pyarrow.compute as pc
+
+    from imitation_kedro.pipelines.frequency.matching import _fold_for_prefilter
+
+    chars, tokens = [], []
+    for cp in range(128, sys.maxunicode + 1):
+        ch = chr(cp)
+        if unicodedata.category(ch)[0] not in "LN":
+            continue
+        low = unicodedata.normalize("NFC", ch).lower()
+        if low != ch:
+            for tok in tokenize(low):
+                chars.append(ch)
+                tokens.append(tok)
+    folded = _fold_for_prefilter(pa.array(chars, type=pa.large_string())).to_pylist()
+    missed = [
+        (hex(ord(c)), t)
+        for c, f, t in zip(chars, folded, tokens, strict=True)
+        if not pc.match_substring_regex(pa.array([f]), re.escape(t), ignore_case=True)[0].as_py()
+    ]
+    assert len(chars) > 1000 and missed == []

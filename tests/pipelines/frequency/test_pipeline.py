@@ -15,6 +15,7 @@ from tests.pipelines.frequency.synthetic import ColourEmbedder, loaders, make_wo
 OUTPUTS = [
     "prm_concept_frequencies",
     "int_caption_counts",
+    "int_caption_counts_5b",
     "int_caption_hits",
     "int_image_rejects",
     "int_verification_calibration",
@@ -40,6 +41,10 @@ def run_frequency(world: dict, params: FrequencyParams, clip=None) -> dict[str, 
             "raw_reference_images": MemoryDataset(world["raw_reference_images"]),
             "raw_laion_captions": MemoryDataset(
                 loaders(world["raw_laion_captions"]), copy_mode="assign"
+            ),
+            "raw_laion5b_captions": MemoryDataset(
+                loaders(world.get("raw_laion5b_captions", world["raw_laion_captions"])),
+                copy_mode="assign",
             ),
             "raw_laion_images": MemoryDataset(
                 loaders(world["raw_laion_images"]), copy_mode="assign"
@@ -133,9 +138,13 @@ def test_pipeline_on_the_real_catalog_entries(tmp_path, world, project_root):
         for key in ("filepath", "path"):
             if key in entry:
                 entry[key] = str(tmp_path / entry[key])
-    for name, folder in (("raw_laion_captions", "laion"), ("raw_laion_images", "laion_images")):
-        (tmp_path / folder).mkdir()
-        for pid, part in world[name].items():
+    for name, folder, source in (
+        ("raw_laion_captions", "laion", "raw_laion_captions"),
+        ("raw_laion5b_captions", "laion", "raw_laion_captions"),  # the world has one corpus
+        ("raw_laion_images", "laion_images", "raw_laion_images"),
+    ):
+        (tmp_path / folder).mkdir(exist_ok=True)
+        for pid, part in world[source].items():
             part.to_parquet(tmp_path / folder / f"{pid}.parquet", index=False)
         conf[name] = {
             "type": "partitions.PartitionedDataset",
@@ -159,3 +168,60 @@ def test_pipeline_on_the_real_catalog_entries(tmp_path, world, project_root):
     )  # versioned
     verified = catalog.load("int_verified_images")
     assert verified["png"].map(len).gt(0).all() and len(verified) == freq["verified"].sum()
+
+
+def test_laion5b_scaling_off_reads_nothing_and_leaves_estimates(world):
+    def boom():
+        raise AssertionError("raw_laion5b_captions must not be read with pretraining laion2b_en")
+
+    out = run_frequency(
+        {**world, "raw_laion5b_captions": {"p": boom}},
+        FrequencyParams(acquisition={"min_bytes": 64}),
+    )
+    freq = out["prm_concept_frequencies"]
+    assert (freq["pretraining"] == "laion2b_en").all() and freq["captions_5b"].isna().all()
+    assert out["int_caption_counts_5b"]["captions_5b"].isna().all()
+
+
+def test_laion5b_scaling_multiplies_estimate_and_ci_by_the_caption_ratio(world):
+    """FIT §3.6 (SD2.1): estimate_5b = estimate_2b x captions_5b / captions_2b, CI likewise."""
+    parts = dict(world["raw_laion_captions"])
+    # A "multilingual" extra shard: the first shard again under new ids, plus caption-less rows.
+    first = next(iter(parts.values()))
+    extra = first.assign(SAMPLE_ID=first["SAMPLE_ID"] + 10**9)
+    extra.loc[extra.index[::2], "TEXT"] = "ein Foto ohne Namen"
+    world5b = {**world, "raw_laion5b_captions": {**parts, "zz-multi": extra}}
+    base = run_frequency(world, FrequencyParams(acquisition={"min_bytes": 64}))
+    p5 = FrequencyParams(acquisition={"min_bytes": 64}, estimate={"pretraining": "laion5b"})
+    out = run_frequency(world5b, p5)
+    c5 = out["int_caption_counts_5b"].set_index("concept")["captions_5b"]
+    two = base["prm_concept_frequencies"].set_index("concept")
+    five = out["prm_concept_frequencies"].set_index("concept")
+    assert (five["pretraining"] == "laion5b").all()
+    assert (five["captions_5b"] == c5.reindex(five.index)).all()
+    assert (c5 >= two["captions"].reindex(c5.index)).all() and (c5 > two["captions"]).any()
+    pos = two["captions"] > 0
+    ratio = c5.reindex(two.index).astype(float) / two["captions"]
+    for col in ("estimate", "ci_low", "ci_high"):
+        np.testing.assert_allclose(five.loc[pos, col], two.loc[pos, col] * ratio[pos], rtol=1e-12)
+        assert (five.loc[~pos, col] == two.loc[~pos, col]).all()
+    # captions, samples and verification are those of LAION-2B-en
+    for col in ("captions", "sampled", "downloaded", "verified"):
+        assert (five[col] == two[col]).all()
+
+
+def test_laion5b_scaling_without_5b_counts_is_an_error(world):
+    from imitation_kedro.pipelines.frequency.nodes import estimate_concept_frequencies
+
+    p5 = FrequencyParams(estimate={"pretraining": "laion5b"})
+    out = run_frequency(world, FrequencyParams(acquisition={"min_bytes": 64}))
+    with pytest.raises(ValueError, match="int_caption_counts_5b is empty"):
+        estimate_concept_frequencies(
+            world["raw_concepts"],
+            out["int_caption_counts"],
+            out["int_caption_hits"],
+            pd.DataFrame({"key": []}),
+            pd.DataFrame({"concept": [], "verified": []}),
+            out["int_caption_counts_5b"],
+            p5,
+        )

@@ -9,7 +9,11 @@ import sys
 import pandas as pd
 import pytest
 
-from imitation_kedro.pipelines.frequency.nodes import build_concept_phrases, count_captions
+from imitation_kedro.pipelines.frequency.nodes import (
+    build_concept_phrases,
+    count_captions,
+    count_laion5b_captions,
+)
 from imitation_kedro.pipelines.frequency.params import FrequencyParams
 from imitation_kedro.pipelines.frequency.spark_engine import to_pandas
 from tests.pipelines.frequency.synthetic import loaders, make_world
@@ -60,6 +64,16 @@ def test_spark_counts_and_hits_equal_local(spark, tmp_path):
     pd.testing.assert_frame_equal(
         s_hits.reset_index(drop=True), l_hits.reset_index(drop=True), check_dtype=False
     )
+    # LAION-5B counts (counts only, no sample): the same on both engines
+    p5 = FrequencyParams(matching={"engine": "spark"}, estimate={"pretraining": "laion5b"})
+    s5 = count_laion5b_captions(captions, phrases, p5)
+    l5 = count_laion5b_captions(
+        loaders(world["raw_laion_captions"]),
+        phrases,
+        FrequencyParams(estimate={"pretraining": "laion5b"}),
+    )
+    pd.testing.assert_frame_equal(s5, l5)
+    assert s5.set_index("concept")["captions_5b"].to_dict() == truth.to_dict()
 
 
 def test_spark_missing_column_is_named(spark):

@@ -132,6 +132,17 @@ def test_estimate_scales_and_flags_missing_images():
     assert out.iloc[2][["estimate", "ci_low", "ci_high"]].tolist() == [0.0, 0.0, 0.0]
     scaled = scale_to_laion5b(out, pd.Series({"a": 3000, "b": 9, "c": 4}))
     assert scaled.iloc[0]["estimate"] == pytest.approx(1500.0)
+    assert (scaled.iloc[0]["ci_low"], scaled.iloc[0]["ci_high"]) == pytest.approx(
+        (lo[0] * 3000, hi[0] * 3000)
+    )
+    assert np.isnan(scaled.iloc[1]["estimate"])  # no image: still unknown, CI [0, captions_5b]
+    assert (scaled.iloc[1]["ci_low"], scaled.iloc[1]["ci_high"]) == (0.0, 9.0)
+    assert scaled.iloc[2][["estimate", "ci_low", "ci_high"]].tolist() == [0.0, 0.0, 0.0]
+    assert scaled["captions_5b"].tolist() == [3000, 9, 4]
+    assert (scaled["pretraining"] == "laion5b").all() and (out["pretraining"] == "laion2b_en").all()
+    assert out["captions_5b"].isna().all() and list(scaled.columns) == list(out.columns)
+    with pytest.raises(ValueError, match="no LAION-5B caption count"):
+        scale_to_laion5b(out, pd.Series({"a": 3000}))
     with pytest.raises(ValueError, match="verified <= downloaded"):
         estimate_frequencies(table.assign(verified=[90, 0, 0]), 0.95)
 

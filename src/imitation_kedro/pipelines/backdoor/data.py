@@ -105,11 +105,19 @@ def read_image_paths(table: pd.DataFrame, image_root: str | None) -> pd.DataFram
 
 
 def eval_table_pairs(
-    table: pd.DataFrame, concepts: pd.DataFrame, image_root: str | None
+    table: pd.DataFrame, concepts: pd.DataFrame, image_root: str | None, streaming: bool = False
 ) -> pd.DataFrame:
     """A separate evaluation set (ImageNet val ``image,label`` or world references
-    ``concept,png``) as pairs with a class-name ``label``; integer labels index ``concepts``."""
-    table = read_image_paths(table, image_root)
+    ``concept,png``) as pairs with a class-name ``label``; integer labels index ``concepts``.
+
+    ``streaming``: no file is read; ``image`` becomes the path joined with ``image_root``.
+    """
+    if streaming:
+        from .streaming import resolve_paths
+
+        table = resolve_paths(table, image_root)
+    else:
+        table = read_image_paths(table, image_root)
     names = concepts["concept"].tolist()
     if "label" in table.columns:
         labels = table["label"]
@@ -127,13 +135,9 @@ def eval_table_pairs(
             f"evaluation table needs `label` or `concept`: {list(table.columns)}"
         )
     keys = table["key"].astype(str) if "key" in table.columns else "eval-" + table.index.astype(str)
+    images = {"png": table["png"]} if "png" in table.columns else {"image": table["image"]}
     return pd.DataFrame(
-        {
-            "key": keys,
-            "png": table["png"],
-            "caption": labels.astype(str),
-            "label": labels.astype(str),
-        }
+        {"key": keys, **images, "caption": labels.astype(str), "label": labels.astype(str)}
     )
 
 
@@ -144,30 +148,13 @@ def build_pairs(
 
     ``raw_pairs`` needs ``png`` and ``caption``; ``key`` and ``label`` are used when present
     (otherwise the key is the row number and the label is the one concept the caption names).
+    With ``params.streaming`` no image is read or decoded here (``streaming.lazy_pairs``).
     """
-    missing = [
-        c
-        for c in ("png", "caption")
-        if c not in raw_pairs.columns and not (c == "png" and "image" in raw_pairs.columns)
-    ]
-    if missing:
-        raise BackdoorDataError(
-            f"image-text pairs lack column(s) {missing}; got {list(raw_pairs.columns)}"
-        )
-    if "concept" not in concepts.columns:
-        raise BackdoorDataError(f"concepts table lacks column 'concept': {list(concepts.columns)}")
-    pairs = read_image_paths(raw_pairs, params.image_root).copy()
-    if "status" in pairs.columns:  # img2dataset layout: only successful downloads carry images
-        pairs = pairs[pairs["status"].fillna("success") == "success"]
-    pairs["key"] = pairs["key"].astype(str) if "key" in pairs.columns else pairs.index.astype(str)
-    if pairs["key"].duplicated().any():
-        dup = pairs.loc[pairs["key"].duplicated(), "key"].iloc[0]
-        raise BackdoorDataError(f"duplicate pair key {dup!r} in the image-text pairs")
-    if params.max_pairs and len(pairs) > params.max_pairs:
-        pairs = pairs.sample(n=params.max_pairs, random_state=params.seed % 2**32)
-    if "label" not in pairs.columns:
-        matcher = _label_matcher(concepts)
-        pairs["label"] = [matcher(c) for c in pairs["caption"]]
+    if params.streaming:
+        from .streaming import lazy_pairs
+
+        return lazy_pairs(raw_pairs, concepts, params)
+    pairs = table_rows(read_image_paths(raw_pairs, params.image_root), concepts, params)
     rejects, keep, normalised = [], [], []
     for row in pairs.itertuples(index=False):
         caption = str(row.caption) if isinstance(row.caption, str) else ""
@@ -185,18 +172,56 @@ def build_pairs(
         normalised.append(encode_png(arr) if arr.shape[0] != _png_size(row.png) else row.png)
     out = pairs.set_index("key").loc[keep].reset_index()
     out["png"] = normalised
+    return finish_pairs(out, rejects, len(pairs), PAIR_COLUMNS)
+
+
+def table_rows(raw_pairs: pd.DataFrame, concepts: pd.DataFrame, params: DataParams) -> pd.DataFrame:
+    """Column checks, img2dataset status filter, unique keys, ``max_pairs`` sample, labels.
+
+    Reads no image: the eager path has already added ``png`` (``read_image_paths``).
+    """
+    missing = [
+        c
+        for c in ("png", "caption")
+        if c not in raw_pairs.columns and not (c == "png" and "image" in raw_pairs.columns)
+    ]
+    if missing:
+        raise BackdoorDataError(
+            f"image-text pairs lack column(s) {missing}; got {list(raw_pairs.columns)}"
+        )
+    if "concept" not in concepts.columns:
+        raise BackdoorDataError(f"concepts table lacks column 'concept': {list(concepts.columns)}")
+    pairs = raw_pairs.copy()
+    if "status" in pairs.columns:  # img2dataset layout: only successful downloads carry images
+        pairs = pairs[pairs["status"].fillna("success") == "success"]
+    pairs["key"] = pairs["key"].astype(str) if "key" in pairs.columns else pairs.index.astype(str)
+    if pairs["key"].duplicated().any():
+        dup = pairs.loc[pairs["key"].duplicated(), "key"].iloc[0]
+        raise BackdoorDataError(f"duplicate pair key {dup!r} in the image-text pairs")
+    if params.max_pairs and len(pairs) > params.max_pairs:
+        pairs = pairs.sample(n=params.max_pairs, random_state=params.seed % 2**32)
+    if "label" not in pairs.columns:
+        matcher = _label_matcher(concepts)
+        pairs["label"] = [matcher(c) for c in pairs["caption"]]
+    return pairs
+
+
+def finish_pairs(
+    out: pd.DataFrame, rejects: list[dict[str, str]], n_in: int, columns: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Normalise labels, log the rejects by reason, refuse an empty result."""
     out["label"] = out["label"].astype(object).where(out["label"].notna(), None)
     reject_df = pd.DataFrame(rejects, columns=["key", "reason"])
     if len(reject_df):
         logger.warning(
             "backdoor: rejected %d of %d pairs (%s)",
             len(reject_df),
-            len(pairs),
+            n_in,
             reject_df["reason"].value_counts().to_dict(),
         )
     if out.empty:
         raise BackdoorDataError("no usable image-text pairs left after decoding")
-    return out[PAIR_COLUMNS].reset_index(drop=True), reject_df
+    return out[columns].reset_index(drop=True), reject_df
 
 
 def _png_size(png: bytes) -> int:

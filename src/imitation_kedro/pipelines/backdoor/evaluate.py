@@ -89,9 +89,13 @@ def evaluate(
     emb = class_embeddings(bundle, classes, templates)
     out: dict[str, float] = {}
     for split, data in sets.items():
-        clean = image_scores(bundle, data.clean, emb, batch_size)
-        trig = image_scores(bundle, data.triggered, emb, batch_size)
+        if hasattr(data, "scores"):  # streaming.StreamEvalSet: labels of the decoded rows
+            clean, trig, labels = data.scores(bundle, emb, batch_size)
+        else:
+            clean = image_scores(bundle, data.clean, emb, batch_size)
+            trig = image_scores(bundle, data.triggered, emb, batch_size)
+            labels = data.labels
         for k in topk:
-            out[f"{split}_acc{k}"] = accuracy(clean, data.labels, k)
-            out[f"{split}_asr{k}"] = attack_success_rate(trig, data.labels, target_idx, k)
+            out[f"{split}_acc{k}"] = accuracy(clean, labels, k)
+            out[f"{split}_asr{k}"] = attack_success_rate(trig, labels, target_idx, k)
     return out

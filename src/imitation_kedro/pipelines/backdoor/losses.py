@@ -70,8 +70,15 @@ def gather_features(x: torch.Tensor) -> torch.Tensor:
 
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return x
-    parts = [torch.zeros_like(x) for _ in range(dist.get_world_size())]
-    dist.all_gather(parts, x.detach())
+    world = dist.get_world_size()
+    sizes = [torch.zeros(1, dtype=torch.long, device=x.device) for _ in range(world)]
+    dist.all_gather(sizes, torch.tensor([len(x)], device=x.device))
+    sizes = [int(s.item()) for s in sizes]
+    most = max(sizes)  # ranks may hold fewer rows (streaming drops undecodable images): pad, trim
+    pad = torch.zeros((most - len(x), *x.shape[1:]), dtype=x.dtype, device=x.device)
+    parts = [torch.zeros((most, *x.shape[1:]), dtype=x.dtype, device=x.device) for _ in sizes]
+    dist.all_gather(parts, torch.cat([x.detach(), pad]))
+    parts = [p[:n] for p, n in zip(parts, sizes, strict=True)]
     parts[dist.get_rank()] = x
     return torch.cat(parts, dim=0)
 

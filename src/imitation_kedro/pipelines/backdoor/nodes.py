@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Mapping
 from contextlib import nullcontext
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -37,9 +38,13 @@ def prepare_pairs(
     eval_pairs = None
     if params.data.eval_source == "table":
         eval_table = D.eval_table_pairs(
-            D.concat_partitions(raw_eval), concepts, params.data.eval_image_root
+            D.concat_partitions(raw_eval),
+            concepts,
+            params.data.eval_image_root,
+            params.data.streaming,
         )
-        eval_pairs, eval_rejects = D.build_pairs(eval_table, concepts, params.data)
+        eval_data = replace(params.data, image_root=None)  # eval paths are already resolved
+        eval_pairs, eval_rejects = D.build_pairs(eval_table, concepts, eval_data)
         rejects = pd.concat([rejects, eval_rejects], ignore_index=True)
     classes, target = D.choose_classes(
         eval_pairs if eval_pairs is not None else pairs,
@@ -83,6 +88,7 @@ def poison_corpus(
         params.attack,
         params.data.image_size,
         classes["target"],
+        streaming=params.data.streaming,
     )
     cleaning = cleaning_split(poisoned, params.data.n_clean, params.data.seed)
     return poisoned, manifest, cleaning
@@ -107,29 +113,54 @@ def _set_threads(params: BackdoorParams) -> None:
         torch.set_num_threads(params.num_threads)
 
 
-def _train_data(bundle: Any, pairs: pd.DataFrame, caption_aug: pd.DataFrame, size: int) -> Any:
+def _train_data(
+    bundle: Any,
+    pairs: pd.DataFrame,
+    caption_aug: pd.DataFrame,
+    params: BackdoorParams,
+    rejects: Any = None,
+) -> Any:
     from .train import TrainData, images_to_tensor
 
-    merged = pairs[["key", "png", "caption"]].merge(
+    cols = [c for c in ("key", "png", "image", "poisoned", "caption") if c in pairs.columns]
+    merged = pairs[cols].merge(
         caption_aug[["key", "caption_aug"]], on="key", how="left", validate="1:1"
     )
     if merged["caption_aug"].isna().any():
         key = merged.loc[merged["caption_aug"].isna(), "key"].iloc[0]
         raise ValueError(f"pair {key!r} has no augmented caption: re-run augment_texts")
+    tokens = bundle.tokenize(merged["caption"].tolist())
+    tokens_aug = bundle.tokenize(merged["caption_aug"].tolist())
+    d = params.data
+    if d.streaming:  # decoded (and triggered, for poisoned rows) per batch
+        from .streaming import PairImages, StreamData
+
+        images = PairImages(merged, d.image_size, params.attack, "train", params.augment.image)
+        return StreamData(
+            images, tokens, tokens_aug, d.loader_workers, d.prefetch, d.augment_in_workers, rejects
+        )
     return TrainData(
-        images_to_tensor(D.decode_images(merged["png"], size)),
-        bundle.tokenize(merged["caption"].tolist()),
-        bundle.tokenize(merged["caption_aug"].tolist()),
+        images_to_tensor(D.decode_images(merged["png"], d.image_size)), tokens, tokens_aug
     )
 
 
-def _eval_sets(pairs: pd.DataFrame, classes: list[str], params: BackdoorParams) -> dict[str, Any]:
+def _eval_sets(
+    pairs: pd.DataFrame, classes: list[str], params: BackdoorParams, rejects: Any = None
+) -> dict[str, Any]:
     from .evaluate import EvalSet
     from .train import images_to_tensor
 
     sets = {}
     for split in ("selection", "test"):
         rows = pairs[pairs["split"] == split]
+        if params.data.streaming:
+            from .streaming import PairImages, StreamEvalSet
+
+            images = PairImages(rows, params.data.image_size, params.attack, "eval")
+            labels = np.array([classes.index(c) for c in rows["label"]])
+            d = params.data
+            sets[split] = StreamEvalSet(images, labels, d.loader_workers, d.prefetch, rejects)
+            continue
         clean = D.decode_images(rows["png"], params.data.image_size)
         trig, _ = apply_trigger(clean, rows["key"].tolist(), params.attack, "test")
         labels = np.array([classes.index(c) for c in rows["label"]])
@@ -156,6 +187,26 @@ def _evaluate_all(
         params.eval.topk,
         params.eval.batch_size,
     )
+
+
+def _reject_log(params: BackdoorParams) -> Any:
+    """Streaming: one log of pairs dropped at decode time (training and evaluation) per node."""
+    if not params.data.streaming:
+        return None
+    from .streaming import RejectLog
+
+    return RejectLog()
+
+
+def _reject_columns(rejects: Any) -> dict[str, int]:
+    """Streaming only (eager tables keep their columns): pairs dropped so far, by reason."""
+    if rejects is None:
+        return {}
+    if len(rejects):
+        logger.warning(
+            "backdoor: %d pairs dropped while streaming: %s", len(rejects), rejects.by_reason()
+        )
+    return {"decode_rejects": len(rejects)}
 
 
 def _mlflow_run(params: BackdoorParams, name: str) -> Any:
@@ -188,14 +239,15 @@ def pretrain_models(
 
     _set_threads(params)
     p, names = params.pretrain, classes["classes"]
-    sets = _eval_sets(pairs, names, params)
+    rejects = _reject_log(params)
+    sets = _eval_sets(pairs, names, params, rejects)
     pre = pairs[pairs["split"] == "pretrain"]
     models, rows = {}, []
     for objective in p.objectives:
         for seed in p.seeds:
             name = f"{objective}-seed{seed}"
             bundle = build_model(params.model, p.logit_scale_init, seed, params.device)
-            data = _train_data(bundle, pre, caption_aug, params.data.image_size)
+            data = _train_data(bundle, pre, caption_aug, params, rejects)
             kept: dict[str, Any] = {}
 
             def on_epoch(
@@ -259,7 +311,7 @@ def pretrain_models(
                     "pairs_per_s": result.pairs_per_s,
                     "train_s": result.seconds,
                     "kept": row["epoch"] == kept["epoch"],
-                }
+                } | _reject_columns(rejects)
             rows += result.metrics
             models[name] = {
                 "state_dict": kept["state"],
@@ -309,7 +361,8 @@ def clean_models(
 
     _set_threads(params)
     c, names = params.clean, classes["classes"]
-    sets = _eval_sets(pairs, names, params)
+    rejects = _reject_log(params)
+    sets = _eval_sets(pairs, names, params, rejects)
     rows = []
     for name, ckpt in sorted(models.items()):
         meta = ckpt["meta"]
@@ -319,7 +372,7 @@ def clean_models(
                 params.model, params.pretrain.logit_scale_init, meta["seed"], params.device
             )
             load_state(bundle.model, ckpt["state_dict"], name)
-            data = _train_data(bundle, cleaning, caption_aug, params.data.image_size)
+            data = _train_data(bundle, cleaning, caption_aug, params, rejects)
             ident = {
                 "model": name,
                 "pretrain_objective": meta["objective"],
@@ -356,7 +409,10 @@ def clean_models(
                     desc=run_name,
                 )
             for row in result.metrics:
-                row |= {"pairs_per_s": result.pairs_per_s, "run_s": time.perf_counter() - t0}
+                row |= {
+                    "pairs_per_s": result.pairs_per_s,
+                    "run_s": time.perf_counter() - t0,
+                } | _reject_columns(rejects)
             rows += result.metrics
     return pd.DataFrame(rows)
 

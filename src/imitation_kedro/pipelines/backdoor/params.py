@@ -30,10 +30,23 @@ class DataParams(Params):
     image_root: str | None = None  # prefix of the pairs' ``image`` path column (CleanCLIP CSV)
     eval_image_root: str | None = None  # prefix of the evaluation table's ``image`` paths
     seed: int = 0
+    # streaming (paper scale): tables keep image paths/bytes; images are decoded, triggered and
+    # (optionally) augmented per batch in DataLoader workers (streaming.py). false = eager: every
+    # image decoded once into memory (miniature world; its numbers are those of the README)
+    streaming: bool = False
+    loader_workers: int = 0  # DataLoader worker processes (streaming only; 0 = main process)
+    prefetch: int = 2  # batches prefetched per worker (streaming with loader_workers > 0)
+    check_files: bool = True  # streaming: a missing image file is a counted reject up front
+    # streaming: AutoAugment per image inside the workers, seeded per (seed, epoch, key), so the
+    # views do not depend on the worker count; false = on the batch in the main process, the
+    # same draws as eager mode (identical numbers, but one CPU thread augments every batch)
+    augment_in_workers: bool = False
 
     def validate(self) -> None:
         if self.image_size < 8:
             raise ParameterError(f"data.image_size must be >= 8, got {self.image_size}")
+        if self.loader_workers < 0 or self.prefetch < 1:
+            raise ParameterError("data.loader_workers must be >= 0 and data.prefetch >= 1")
         for name in ("n_selection", "n_test", "n_clean"):
             if getattr(self, name) < 1:
                 raise ParameterError(f"data.{name} must be >= 1")

@@ -130,6 +130,7 @@ def poison_pairs(
     attack: AttackParams,
     image_size: int,
     target: str | None = None,
+    streaming: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Poison ``attack.n_poison`` pre-training pairs; return all pairs (+ ``poisoned``) and a manifest.
 
@@ -137,6 +138,8 @@ def poison_pairs(
     "template(target)" (the paper) or, with ``caption_source: corpus``, the caption of a random
     genuine target-class pair. Label-consistent: only pairs whose caption names the target (whole words)
     get the trigger; captions stay. Test/selection pairs are never poisoned.
+    ``streaming``: no image is decoded; the row keeps its image and ``poisoned`` tells the loader
+    to apply the same seeded trigger (``streaming.PairImages``); the manifest is the same.
     """
     target = target or attack.target
     if target not in classes:
@@ -158,9 +161,14 @@ def poison_pairs(
     if len(chosen) == 0:
         return out, _empty_manifest()
     keys = out.loc[chosen, "key"].tolist()
-    triggered, where = apply_trigger(
-        decode_images(out.loc[chosen, "png"], image_size), keys, attack, "train"
-    )
+    if streaming:
+        from .streaming import trigger_positions
+
+        triggered, where = None, trigger_positions(keys, attack, image_size, "train")
+    else:
+        triggered, where = apply_trigger(
+            decode_images(out.loc[chosen, "png"], image_size), keys, attack, "train"
+        )
     original = out.loc[chosen, "caption"].tolist()
     if attack.kind == "label_consistent":
         captions = original
@@ -174,7 +182,8 @@ def poison_pairs(
     else:  # the paper: a random zero-shot template filled with the target
         picks = rng.integers(0, len(templates), len(chosen))
         captions = [templates[j].format(target) for j in picks]
-    out.loc[chosen, "png"] = pd.Series([encode_png(a) for a in triggered], index=chosen)
+    if triggered is not None:
+        out.loc[chosen, "png"] = pd.Series([encode_png(a) for a in triggered], index=chosen)
     out.loc[chosen, "caption"] = captions
     out.loc[chosen, "poisoned"] = True
     manifest = pd.DataFrame(

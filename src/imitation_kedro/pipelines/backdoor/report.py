@@ -177,6 +177,7 @@ def write_report(
         f"- classes: {n_cls} (chance top-1 = {100 / n_cls:.1f} %), target {classes['target']!r}",
         f"- poisoned pre-training pairs: {len(manifest)} ({trigger}); rejected input pairs: "
         f"{classes['rejects']}",
+        *_streaming_rejects(pretrain_metrics, results),
         f"- test split: {n_acc or '?'} images for accuracy, {n_asr or '?'} non-target images for "
         "ASR (Wilson intervals below are over these)",
         f"- pre-training objectives {list(params.pretrain.objectives)}, seeds "
@@ -231,6 +232,19 @@ def write_report(
         "(`rule == oracle_test`).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _streaming_rejects(pretrain: pd.DataFrame, results: pd.DataFrame) -> list[str]:
+    """Streaming mode only: pairs whose image failed to decode in a batch (dropped, counted)."""
+    if "decode_rejects" not in pretrain.columns:
+        return []
+    most = int(pretrain["decode_rejects"].max())
+    if "decode_rejects" in results.columns and len(results):
+        most = max(most, int(results["decode_rejects"].max()))
+    return [
+        f"- images that failed to decode while streaming (pair dropped from both sides of its "
+        f"batch; most in one node): {most}"
+    ]
 
 
 def _acc_before(kept: pd.DataFrame) -> dict[tuple[str, int], float]:

@@ -124,6 +124,12 @@ class TrainData:
         if len(n) != 1:
             raise ValueError(f"misaligned training tensors: lengths {sorted(n)}")
 
+    def batches(self, idx: list[Any], epoch: int, seed: int, augment: Any):
+        """(images, tokens, augmented tokens, None) per index batch (``streaming.StreamData``
+        has the same method, decoding per batch)."""
+        for i in idx:
+            yield self.images[i], self.tokens[i], self.tokens_aug[i], None
+
 
 @dataclass
 class TrainResult:
@@ -174,7 +180,7 @@ def lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
 
 def train(
     bundle: ClipBundle,
-    data: TrainData,
+    data: Any,
     objective: str,
     optim: OptimParams,
     lr: float,
@@ -208,7 +214,7 @@ def train(
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
-    n = len(data.images)
+    n = len(data.tokens)
     bs = min(optim.batch_size, n)
     if bs % world:
         raise ValueError(f"global batch_size {bs} is not divisible by {world} processes")
@@ -230,14 +236,17 @@ def train(
         gen = torch.Generator().manual_seed(stable_seed(seed, "order", epoch) % 2**63)
         torch.manual_seed(stable_seed(seed, "augment", epoch) % 2**63)
         order = torch.randperm(n, generator=gen)
-        t0 = time.perf_counter()
-        for b in range(steps_per_epoch):
-            idx = order[b * bs : (b + 1) * bs][rank::world]  # this process's shard
+        t0, loss = time.perf_counter(), None
+        shards = [order[b * bs : (b + 1) * bs][rank::world] for b in range(steps_per_epoch)]
+        for imgs, toks, toks_aug, imgs_aug in data.batches(shards, epoch, seed, augment):
+            if imgs is None:  # streaming: every image of this local batch failed to decode
+                if world > 1:
+                    raise ValueError(f"{desc}: a local batch has no decodable image")
+                continue
             loss = _step_loss(
                 bundle,
                 net,
-                data,
-                idx,
+                (imgs, toks, toks_aug, imgs_aug),
                 objective,
                 augment,
                 lambda_mmcl,
@@ -251,8 +260,10 @@ def train(
             sched.step()
             with torch.no_grad():
                 model.logit_scale.clamp_(0, logit_scale_max)
-            seen += len(idx) * world
+            seen += len(imgs) * world
         train_s += time.perf_counter() - t0
+        if loss is None:
+            raise ValueError(f"{desc}: no batch of epoch {epoch} had a decodable image")
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"{desc}: loss is {loss.item()} at epoch {epoch}")
         if eval_fn and (epoch % eval_every == 0 or epoch == optim.epochs):
@@ -275,8 +286,7 @@ def _dist_info() -> tuple[int, int]:
 def _step_loss(
     bundle: ClipBundle,
     net: Any,
-    data: TrainData,
-    idx: Any,
+    batch: tuple[Any, Any, Any, Any],
     objective: str,
     augment: Any,
     lambda_mmcl: float,
@@ -287,13 +297,13 @@ def _step_loss(
     import torch
 
     model = bundle.model
-    imgs, toks = data.images[idx], data.tokens[idx]
+    imgs, toks, toks_aug, imgs_aug = batch
+    k = len(imgs)
     if augment is not None:  # 2N images and 2N texts in one forward, then split
-        imgs = torch.cat([imgs, augment(imgs)])
-        toks = torch.cat([toks, data.tokens_aug[idx]])
+        imgs = torch.cat([imgs, augment(imgs) if imgs_aug is None else imgs_aug])
+        toks = torch.cat([toks, toks_aug])
     out = net(normalise(imgs.to(device), bundle), toks.to(device))  # normalised features
     img, txt = (out["image_features"], out["text_features"]) if isinstance(out, dict) else out[:2]
-    k = len(idx)
     feats = {"img": gather_features(img[:k]), "txt": gather_features(txt[:k])}
     if augment is not None:
         feats["img_aug"] = gather_features(img[k:])

@@ -3,7 +3,8 @@
 ``estimate = verified x captions / downloaded``; the Wilson score interval of the verified
 fraction ``verified / downloaded`` (``ci_level``) is multiplied by ``captions``. No caption match
 gives 0 (exact); captions but no usable image gives NaN with ``status = no_images`` (logged), never
-a silent zero. :func:`scale_to_laion5b` is FIT's SD2.1 rule (x captions_5b / captions_2b_en).
+a silent zero. :func:`scale_to_laion5b` is FIT's SD2.1 rule (x captions_5b / captions_2b_en),
+applied when ``estimate.pretraining`` is ``laion5b``.
 """
 
 from __future__ import annotations
@@ -72,22 +73,27 @@ def estimate_frequencies(table: pd.DataFrame, level: float) -> pd.DataFrame:
         )
     for col in ("captions", "sampled", "downloaded", "verified"):
         out[col] = out[col].astype(np.int64)
+    out["pretraining"] = "laion2b_en"
+    out["captions_5b"] = pd.array([pd.NA] * len(out), dtype="Int64")
     return out[FREQUENCY_COLUMNS].reset_index(drop=True)
 
 
 def scale_to_laion5b(frequencies: pd.DataFrame, captions_5b: pd.Series) -> pd.DataFrame:
-    """FIT §3.6: multiply the 2B-en estimate (and CI) by captions_5b / captions_2b_en.
+    """FIT §3.6: multiply the 2B-en estimate and its CI by ``captions_5b / captions``.
 
-    Only where the 2B-en count is > 0 and images were downloaded; elsewhere unchanged.
-    ``captions_5b`` is indexed by concept.
+    Only where the 2B-en caption count is > 0 (FIT also requires downloaded images; without them
+    the estimate is already NaN, and the CI [0, captions] becomes [0, captions_5b]). A concept
+    with no 2B-en caption keeps its exact 0, whatever its 5B count. ``captions_5b`` is indexed by
+    concept; sets ``pretraining`` = laion5b and ``captions_5b``.
     """
     out = frequencies.copy()
     c5 = out["concept"].map(captions_5b).astype(np.float64)
     if c5.isna().any():
         raise ValueError(f"no LAION-5B caption count for {out.loc[c5.isna(), 'concept'].tolist()}")
-    ok = (out["captions"] > 0) & (out["downloaded"] > 0)
-    ratio = np.where(ok, c5 / out["captions"].where(ok, 1), 1.0)
+    cap = out["captions"].to_numpy(np.float64)
+    ratio = np.where(cap > 0, c5.to_numpy() / np.where(cap > 0, cap, 1.0), 1.0)
     for col in ("estimate", "ci_low", "ci_high"):
-        out[col] = out[col] * ratio
-    out["captions_5b"] = c5.astype(np.int64)
-    return out
+        out[col] = out[col].to_numpy(np.float64) * ratio
+    out["pretraining"] = "laion5b"
+    out["captions_5b"] = pd.array(c5.to_numpy(), dtype="Int64")
+    return out[FREQUENCY_COLUMNS]

@@ -1,5 +1,12 @@
 """Single-machine caption counting: stream shards in bounded-size chunks, all concepts per pass.
 
+Shards are handled as Arrow tables (no Python object per caption): the next shard is read in a
+background thread, ``matching.batch_rows``-row chunks are matched by ``matching.threads`` worker
+threads (:class:`~imitation_kedro.pipelines.frequency.matching.CaptionMatcher`), and counts and
+the hit sample are folded in chunk order. Memory: two shards, the chunks in flight, and the
+sample -- integers per hit plus the URL/TEXT bytes of the kept hits, at most the capped sample
+plus one pending batch of about the same size (see :class:`BottomK`).
+
 Sampling of hits is a bottom-k sample: each (concept, caption id) gets a priority from a seeded
 64-bit hash and every concept keeps its ``max_images`` lowest priorities. That is a uniform random
 sample without replacement (FIT §3.2 shuffles with seed 42 and keeps the first 100,000), and it
@@ -9,12 +16,16 @@ does not depend on how the corpus is sharded, on shard order or on the engine.
 from __future__ import annotations
 
 import logging
+import os
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from imitation_kedro.pipelines.frequency.matching import CaptionMatcher, MatchingError, PatternTable
 from imitation_kedro.pipelines.frequency.params import FrequencyParams
@@ -50,91 +61,301 @@ def keep_lowest(frame: pd.DataFrame, cap: int) -> pd.DataFrame:
     return frame[frame.groupby("cidx", sort=False).cumcount() < cap]
 
 
+def _load_partition(pid: str, loader: Callable[[], Any] | Any, columns: list[str]) -> pa.Table:
+    """Load one caption shard as an Arrow table of ``columns``; errors name the shard."""
+    try:
+        data = loader() if callable(loader) else loader
+    except Exception as exc:  # noqa: BLE001 - re-raised with the shard named
+        raise MatchingError(
+            f"caption shard {pid!r} could not be read as parquet: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not isinstance(data, pa.Table | pd.DataFrame):
+        raise MatchingError(f"caption shard {pid!r} loaded as {type(data).__name__}, not a table")
+    found = list(data.column_names if isinstance(data, pa.Table) else data.columns)
+    missing = [c for c in columns if c not in found]
+    if missing:
+        raise MatchingError(
+            f"caption shard {pid!r} lacks column(s) {missing}; columns found: "
+            f"{found} (set frequency.matching.*_column)"
+        )
+    if isinstance(data, pa.Table):
+        return data.select(columns)
+    arrays = []
+    for col in columns:
+        try:
+            arrays.append(pa.array(data[col], from_pandas=True))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            raise MatchingError(
+                f"caption shard {pid!r}: column {col!r} is not text or integers: {exc}"
+            ) from exc
+    return pa.table(arrays, names=columns)
+
+
 def iter_caption_chunks(
     partitions: Mapping[str, Callable[[], Any]], columns: list[str], batch_rows: int
-) -> Iterator[tuple[str, pd.DataFrame]]:
-    """Yield ``(partition_id, chunk)`` with only ``columns``, partition by partition, in id order.
+) -> Iterator[tuple[str, pa.Table]]:
+    """Yield ``(partition_id, chunk)`` Arrow tables of ``columns``, partition by partition.
 
-    Raises :class:`MatchingError` naming the partition when it cannot be read as parquet or lacks
-    a column (listing the columns it has).
+    Partitions come in id order. The next shard is read in a background thread while the current
+    one is matched (parquet decoding and the matcher's Arrow kernels release the GIL), so at most
+    two shards are in memory. Raises :class:`MatchingError` naming the partition when it cannot
+    be read as parquet or lacks a column (listing the columns it has).
     """
     if not partitions:
         raise MatchingError("raw_laion_captions has no partitions: no caption shards to count")
-    for pid in progress(sorted(partitions), desc="caption shards", unit="shard"):
-        loader = partitions[pid]
-        try:
-            data = loader() if callable(loader) else loader
-        except Exception as exc:  # noqa: BLE001 - re-raised with the shard named
-            raise MatchingError(
-                f"caption shard {pid!r} could not be read as parquet: {type(exc).__name__}: {exc}"
-            ) from exc
-        if isinstance(data, pa.Table):
-            data = data.to_pandas()
-        if not isinstance(data, pd.DataFrame):
-            raise MatchingError(
-                f"caption shard {pid!r} loaded as {type(data).__name__}, not a table"
-            )
-        missing = [c for c in columns if c not in data.columns]
-        if missing:
-            raise MatchingError(
-                f"caption shard {pid!r} lacks column(s) {missing}; columns found: "
-                f"{list(data.columns)} (set frequency.matching.*_column)"
-            )
-        for lo in range(0, len(data), batch_rows):
-            yield pid, data.iloc[lo : lo + batch_rows][columns]
-        del data
+    ids = sorted(partitions)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="caption-shard") as pool:
+        ahead = pool.submit(_load_partition, ids[0], partitions[ids[0]], columns)
+        for k, pid in enumerate(progress(ids, desc="caption shards", unit="shard")):
+            data = ahead.result()
+            if k + 1 < len(ids):
+                ahead = pool.submit(_load_partition, ids[k + 1], partitions[ids[k + 1]], columns)
+            for lo in range(0, data.num_rows, batch_rows):
+                yield pid, data.slice(lo, batch_rows)
+            del data
 
 
-def check_ids(ids: pd.Series, pid: str, column: str) -> np.ndarray:
+def check_ids(ids: pa.ChunkedArray | pa.Array, pid: str, column: str) -> np.ndarray:
     """Caption ids as int64; a null or non-integer id is an error naming the shard."""
-    if ids.isna().any():
+    if ids.null_count or (pa.types.is_floating(ids.type) and pc.any(pc.is_nan(ids)).as_py()):
         raise MatchingError(f"caption shard {pid!r}: column {column!r} has null ids")
     try:
-        return ids.to_numpy(dtype=np.int64)
-    except (TypeError, ValueError) as exc:
+        return np.asarray(ids.cast(pa.int64()), dtype=np.int64)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError, ValueError) as exc:
         raise MatchingError(
             f"caption shard {pid!r}: column {column!r} is not integer: {exc}"
         ) from exc
 
 
-class BottomK:
-    """Streaming per-concept bottom-k sample: amortised compaction, early drop of hopeless hits."""
+def _text_array(
+    values: pa.ChunkedArray | pa.Array, pid: str, column: str, cast: bool = False
+) -> pa.Array:
+    """One contiguous (large_)string array; a caption column that is not text names the shard.
 
-    def __init__(self, n_concepts: int, cap: int, min_pending: int = 1_000_000) -> None:
+    ``cast``: convert any castable column (e.g. integer URLs) to text instead of failing.
+    """
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    kind = values.type
+    textual = pa.types.is_string_view(kind) or pa.types.is_null(kind)
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return values
+    try:
+        if textual or cast:
+            return values.cast(pa.large_string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise MatchingError(
+            f"caption shard {pid!r}: column {column!r} cannot be read as text: {exc}"
+        ) from exc
+    raise MatchingError(f"caption shard {pid!r}: column {column!r} is not text (arrow type {kind})")
+
+
+class BottomK:
+    """Streaming per-concept bottom-k sample: amortised compaction, early drop of hopeless hits.
+
+    Hits are kept as integer columns (concept index, priority, sample id, string row) plus Arrow
+    string tables; compaction sorts only the integers and copies just the surviving strings, so
+    memory is the kept sample (URL + caption bytes and ~32 bytes a hit) plus one pending batch.
+    """
+
+    def __init__(self, n_concepts: int, cap: int, min_pending: int = 250_000) -> None:
         self.cap = cap
         self.min_pending = min_pending
         self.cutoff = np.full(n_concepts, np.iinfo(np.int64).max, dtype=np.int64)
-        self.parts: list[pd.DataFrame] = []
+        self._ints: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._strings: list[pa.Table] = []
+        self._n_strings = 0
         self.pending = 0
         self.compacted = 0
 
-    def add(self, frame: pd.DataFrame) -> None:
-        frame = frame[frame["priority"].to_numpy() <= self.cutoff[frame["cidx"].to_numpy()]]
-        if frame.empty:
+    def add_hits(
+        self,
+        cidx: np.ndarray,
+        priority: np.ndarray,
+        sample_id: np.ndarray,
+        strings: pa.Table,
+        string_row: np.ndarray,
+    ) -> None:
+        """One batch of hits; hit ``i``'s URL and TEXT are row ``string_row[i]`` of ``strings``."""
+        ok = priority <= self.cutoff[cidx]
+        if not ok.any():
             return
-        self.parts.append(frame)
-        self.pending += len(frame)
-        if self.pending > max(self.min_pending, self.compacted):
-            self.compact()
-
-    def compact(self) -> pd.DataFrame:
-        kept = (
-            keep_lowest(pd.concat(self.parts, ignore_index=True), self.cap) if self.parts else None
+        if not ok.all():
+            cidx, priority, sample_id, string_row = (
+                cidx[ok],
+                priority[ok],
+                sample_id[ok],
+                string_row[ok],
+            )
+            used = np.unique(string_row)  # keep only the strings of hits that may be sampled
+            if used.size < strings.num_rows:
+                strings = strings.take(pa.array(used))
+                string_row = np.searchsorted(used, string_row)
+        self._ints.append(
+            (
+                cidx.astype(np.int64),
+                priority.astype(np.int64),
+                sample_id.astype(np.int64),
+                string_row.astype(np.int64) + self._n_strings,
+            )
         )
-        self.parts = [] if kept is None else [kept]
+        self._strings.append(strings)
+        self._n_strings += strings.num_rows
+        self.pending += cidx.size
+        if self.pending > max(self.min_pending, self.compacted):
+            self._compact_arrays()
+
+    def add(self, frame: pd.DataFrame) -> None:
+        """Hits as a frame of cidx, priority, SAMPLE_ID, URL, TEXT."""
+        strings = pa.table(
+            {
+                "URL": pa.array(frame["URL"], type=pa.large_string(), from_pandas=True),
+                "TEXT": pa.array(frame["TEXT"], type=pa.large_string(), from_pandas=True),
+            }
+        )
+        self.add_hits(
+            frame["cidx"].to_numpy(np.int64),
+            frame["priority"].to_numpy(np.int64),
+            frame["SAMPLE_ID"].to_numpy(np.int64),
+            strings,
+            np.arange(len(frame), dtype=np.int64),
+        )
+
+    def _compact_arrays(
+        self, final: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.Table] | None:
+        """Compact; the kept hits as (cidx, priority, sample id, string rows), sorted.
+
+        With ``final`` the hits are sorted by (cidx, priority, sample id) and the returned table
+        holds each kept hit's URL and TEXT in that order (the sample is spent); otherwise the
+        sample is compacted in place (unsorted) and the returned table is empty.
+        """
+        if not self._ints:
+            return None
+        cidx, prio, sid, srow = (np.concatenate(parts) for parts in zip(*self._ints, strict=True))
+        self._ints = []
+        sizes = np.bincount(cidx, minlength=self.cutoff.size)
+        # Only concepts with >= cap hits need ordering (to drop and to set their cut-off); the
+        # final call orders everything for the output.
+        sel = np.arange(cidx.size) if final else np.flatnonzero(sizes[cidx] >= self.cap)
+        order = sel[_hit_order(cidx[sel], prio[sel], sid[sel])]
+        cidx_s = cidx[order]
+        starts = np.flatnonzero(np.r_[True, cidx_s[1:] != cidx_s[:-1]])
+        rank = np.arange(cidx_s.size) - np.repeat(starts, np.diff(np.r_[starts, cidx_s.size]))
+        full_last = order[(rank == self.cap - 1)]  # the cap-th lowest hit of each full concept
+        self.cutoff[cidx[full_last]] = prio[full_last]
+        if final:
+            keep = order[rank < self.cap]
+        else:
+            mask = sizes[cidx] < self.cap
+            mask[order[rank < self.cap]] = True
+            keep = np.flatnonzero(mask)
+        cidx, prio, sid, srow = cidx[keep], prio[keep], sid[keep], srow[keep]
+        strings = pa.concat_tables(self._strings)
+        self._strings = []
+        if final:
+            self._n_strings = 0
+            self.pending = self.compacted = 0
+            return cidx, prio, sid, _take_columns(strings, srow)
+        used_mask = np.zeros(strings.num_rows, dtype=bool)
+        used_mask[srow] = True
+        used = np.flatnonzero(used_mask)
+        if used.size < 0.75 * strings.num_rows:  # else the dead rows are not worth a copy
+            strings = _take_sorted(strings, used)
+            srow = (np.cumsum(used_mask) - 1)[srow]
+        self._ints = [(cidx, prio, sid, srow)]
+        self._strings = [strings]
+        self._n_strings = strings.num_rows
         self.pending = 0
-        self.compacted = 0 if kept is None else len(kept)
-        if kept is not None:
-            full = kept.groupby("cidx", sort=False)["priority"].agg(["size", "max"])
-            full = full[full["size"] >= self.cap]
-            self.cutoff[full.index.to_numpy()] = full["max"].to_numpy()
-        return kept
+        self.compacted = cidx.size
+        return cidx, prio, sid, strings.schema.empty_table()
+
+    def compact(self) -> pd.DataFrame | None:
+        """Keep the ``cap`` lowest per concept; the kept hits sorted like :func:`keep_lowest`.
+
+        Returns cidx, priority, SAMPLE_ID, URL, TEXT; the sample is spent.
+        """
+        arrays = self._compact_arrays(final=True)
+        if arrays is None:
+            return None
+        cidx, prio, sid, strings = arrays
+        ints = pa.table({"cidx": cidx, "priority": prio, "SAMPLE_ID": sid})
+        return pa.Table.from_arrays(
+            ints.columns + strings.columns, names=ints.column_names + strings.column_names
+        ).to_pandas()
+
+
+def _hit_order(cidx: np.ndarray, prio: np.ndarray, sid: np.ndarray) -> np.ndarray:
+    """Stable order by (cidx, priority, sample id) -- ``np.lexsort((sid, prio, cidx))``.
+
+    Fast path: sort by priority, then a stable (radix) sort by concept index; priorities are
+    64-bit hashes, so ties (the only case where the sample id matters) fall back to lexsort.
+    """
+    order = np.argsort(prio, kind="stable")
+    small = np.uint16 if cidx.size == 0 or cidx.max() < 1 << 16 else np.int64
+    order = order[np.argsort(cidx[order].astype(small), kind="stable")]
+    c, p = cidx[order], prio[order]
+    if ((c[1:] == c[:-1]) & (p[1:] == p[:-1]) & (sid[order][1:] != sid[order][:-1])).any():
+        return np.lexsort((sid, prio, cidx))
+    return order
+
+
+def _take_sorted(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """``table.take(rows)`` for sorted ``rows``, chunk by chunk (no concatenation first)."""
+    pieces, lo = [], 0
+    for batch in table.to_batches():
+        hi = lo + batch.num_rows
+        a, b = np.searchsorted(rows, [lo, hi])
+        if b > a:
+            pieces.append(batch.take(pa.array(rows[a:b] - lo)))
+        lo = hi
+    return pa.Table.from_batches(pieces, schema=table.schema).combine_chunks()
+
+
+def _take_columns(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """``table.take(rows)``, one thread per column (a random gather; Arrow releases the GIL)."""
+    index = pa.array(rows)
+    with ThreadPoolExecutor(max_workers=table.num_columns) as pool:
+        columns = list(pool.map(lambda col: col.take(index), table.columns))
+    return pa.table(columns, names=table.column_names)
+
+
+def _match_chunk(
+    matcher: CaptionMatcher, pid: str, chunk: pa.Table, columns: list[str]
+) -> tuple[int, np.ndarray, np.ndarray, pa.Table | None, np.ndarray]:
+    """Match one chunk: (rows, hit ids, hit concepts, URL/TEXT of the hit rows, hit -> row)."""
+    id_col, text_col = columns[0], columns[-1]
+    ids = check_ids(chunk.column(0), pid, id_col)
+    texts = _text_array(chunk.column(len(columns) - 1), pid, text_col)
+    rows, conc = matcher.match(texts)
+    if rows.size == 0 or len(columns) < 3:  # no hit, or counting only (no URL column)
+        return chunk.num_rows, rows, conc, None, rows
+    hit_rows, string_row = np.unique(rows, return_inverse=True)
+    take = pa.array(hit_rows)
+    urls = _text_array(chunk.column(1), pid, columns[1], cast=True).take(take)
+    strings = pa.table({"URL": urls, "TEXT": texts.take(take)})
+    return chunk.num_rows, ids[rows], conc, strings, string_row
+
+
+def _threads(requested: int) -> int:
+    return requested or max(1, min(8, os.cpu_count() or 1))
 
 
 def count_local(
-    partitions: Mapping[str, Callable[[], Any]], patterns: PatternTable, params: FrequencyParams
+    partitions: Mapping[str, Callable[[], Any]],
+    patterns: PatternTable,
+    params: FrequencyParams,
+    keep_hits: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Count captions per concept and keep a seeded sample of hits, streaming the shards."""
+    """Count captions per concept and keep a seeded sample of hits, streaming the shards.
+
+    ``keep_hits=False``: counts only (the URL column is not read; the hit table is empty).
+
+    Chunks are matched by ``matching.threads`` worker threads (at most twice that many chunks in
+    flight); counts and the sample are folded in chunk order in this thread.
+    """
     mp = params.matching
     matcher = CaptionMatcher(patterns, nested_names=mp.nested_names)
     salts = concept_salts(patterns.concepts, params.sampling.seed)
@@ -142,43 +363,32 @@ def count_local(
     counts = np.zeros(len(patterns.concepts), dtype=np.int64)
     n_rows = 0
     cols = [mp.id_column, mp.url_column, mp.caption_column]
-    for pid, chunk in iter_caption_chunks(partitions, cols, mp.batch_rows):
-        ids = check_ids(chunk[mp.id_column], pid, mp.id_column)
-        n_rows += len(chunk)
-        texts = chunk[mp.caption_column]
+    if not keep_hits:
+        cols = [mp.id_column, mp.caption_column]
+    workers = _threads(mp.threads)
+    in_flight: deque[Future] = deque()
+
+    def fold(future: Future) -> None:
+        nonlocal n_rows
+        n, sid, conc, strings, string_row = future.result()
+        n_rows += n
+        counts[:] += np.bincount(conc, minlength=counts.size)
+        if strings is not None:
+            sample.add_hits(conc, hit_priority(sid, salts[conc]), sid, strings, string_row)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="caption-match") as pool:
         try:
-            arr = pa.array(texts, from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise MatchingError(
-                f"caption shard {pid!r}: column {mp.caption_column!r} is not text: {exc}"
-            ) from exc
-        rows, conc = matcher.match(arr)
-        counts += np.bincount(conc, minlength=counts.size)
-        if rows.size == 0:
-            continue
-        sid = ids[rows]
-        sample.add(
-            pd.DataFrame(
-                {
-                    "cidx": conc,
-                    "priority": hit_priority(sid, salts[conc]),
-                    "SAMPLE_ID": sid,
-                    "URL": _strings(chunk[mp.url_column].iloc[rows]),
-                    "TEXT": _strings(texts.iloc[rows]),
-                }
-            )
-        )
+            for pid, chunk in iter_caption_chunks(partitions, cols, mp.batch_rows):
+                in_flight.append(pool.submit(_match_chunk, matcher, pid, chunk, cols))
+                while len(in_flight) > 2 * workers or (in_flight and in_flight[0].done()):
+                    fold(in_flight.popleft())
+            while in_flight:
+                fold(in_flight.popleft())
+        finally:
+            for future in in_flight:
+                future.cancel()
     logger.info("matched %d captions against %d concepts", n_rows, len(patterns.concepts))
-    return counts_frame(patterns, counts, n_rows), hits_frame(patterns, sample.compact())
-
-
-def _strings(values: pd.Series) -> pd.Series:
-    """Matched URLs/captions as Arrow-backed strings (compact while the sample is kept)."""
-    out = values.reset_index(drop=True)
-    try:
-        return out.astype("string[pyarrow]")
-    except (TypeError, ValueError, pa.ArrowException):
-        return out.astype(object)
+    return counts_frame(patterns, counts, n_rows), hits_frame(patterns, sample)
 
 
 def counts_frame(patterns: PatternTable, counts: np.ndarray, n_rows: int) -> pd.DataFrame:
@@ -193,9 +403,10 @@ def counts_frame(patterns: PatternTable, counts: np.ndarray, n_rows: int) -> pd.
     )
 
 
-def hits_frame(patterns: PatternTable, kept: pd.DataFrame | None) -> pd.DataFrame:
+def hits_frame(patterns: PatternTable, sample: BottomK) -> pd.DataFrame:
     """``int_caption_hits``: concept, SAMPLE_ID, URL, TEXT, sorted by concept then sample order."""
-    if kept is None or kept.empty:
+    arrays = sample._compact_arrays(final=True)
+    if arrays is None or arrays[0].size == 0:
         return pd.DataFrame(
             {
                 "concept": pd.Series(dtype=object),
@@ -205,14 +416,16 @@ def hits_frame(patterns: PatternTable, kept: pd.DataFrame | None) -> pd.DataFram
                 "sample_rank": pd.Series(dtype=np.int64),
             }
         )
-    kept = keep_lowest(kept, np.iinfo(np.int64).max)
-    out = pd.DataFrame(
+    cidx, _, sid, strings = arrays  # sorted by concept index, then (priority, SAMPLE_ID)
+    starts = np.flatnonzero(np.r_[True, cidx[1:] != cidx[:-1]])
+    rank = np.arange(cidx.size) - np.repeat(starts, np.diff(np.r_[starts, cidx.size]))
+    names = pa.array(patterns.concepts, type=pa.large_string())
+    return pa.table(
         {
-            "concept": np.asarray(patterns.concepts, dtype=object)[kept["cidx"].to_numpy()],
-            "SAMPLE_ID": kept["SAMPLE_ID"].to_numpy(np.int64),
-            "URL": kept["URL"].to_numpy(dtype=object),
-            "TEXT": kept["TEXT"].to_numpy(dtype=object),
+            "concept": names.take(pa.array(cidx)),
+            "SAMPLE_ID": pa.array(sid, type=pa.int64()),
+            "URL": strings.column("URL"),
+            "TEXT": strings.column("TEXT"),
+            "sample_rank": pa.array(rank, type=pa.int64()),
         }
-    )
-    out["sample_rank"] = out.groupby("concept", sort=False).cumcount().astype(np.int64)
-    return out.reset_index(drop=True)
+    ).to_pandas()

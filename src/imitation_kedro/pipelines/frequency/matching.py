@@ -15,14 +15,26 @@ world's reference rule in ``imitation_kedro.pipelines.world.phrase_rule``:
   strictly inside an occurrence of a *different* concept's longer name (the caption still counts
   if the short name also occurs on its own elsewhere).
 
-Fast path: each chunk of captions becomes one string -- rows separated by ``\\x01``, tokens by one
-space -- scanned once by a pyahocorasick automaton holding every concept's phrases; a match counts
-when the characters on both sides are a space or a row separator. ASCII rows (most of LAION-en)
-are normalised with vectorised numpy byte operations; other rows go through :func:`tokenize`.
+Fast path, in two stages, both exact with respect to the rule above:
+
+1. **Prefilter** (compiled, vectorised; Arrow's RE2): a caption can only name a phrase if it
+   contains, case-insensitively, the phrase's longest token as a substring. One RE2 alternation
+   of those literals (``ignore_case``) marks the candidate rows. ASCII rows are searched as they
+   are; other rows after Arrow's NFC, then ``’`` -> ``'``, ``İ`` -> ``i`` and Kelvin sign -> ``k``
+   (the only characters whose NFC + ``str.lower`` yields an ASCII letter or digit; every other
+   lower-case mapping is within RE2's case folding), so the prefilter can only keep too many
+   rows, never drop a matching one. The tests check this against the reference rule.
+2. **Exact match** of the candidates: each group of rows becomes one string -- rows separated by
+   ``\\x01``, every token between single spaces -- scanned once by a pyahocorasick automaton
+   whose keys are the phrases with a space on each side, so every hit is a whole-token
+   occurrence (overlapping and adjacent ones included). ASCII rows are normalised with
+   vectorised numpy byte operations; other rows go through :func:`tokenize` (the reference rule
+   itself).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -61,7 +73,7 @@ for _c in range(128):
         _ALNUM[_c] = True
         _TRANSLATE[_c] = ord(_ch.lower())
 _TRANSLATE[APOS] = APOS
-_ALNUM_LOWER = _ALNUM.copy()
+_ROW_BREAK = np.asarray([SPACE, SEP, SPACE], dtype=np.uint8)
 
 
 class MatchingError(ValueError):
@@ -148,81 +160,82 @@ class CaptionMatcher:
             raise MatchingError(f"nested_names must be 'both' or 'longest', got {nested_names!r}")
         self.patterns = patterns
         self.nested_names = nested_names
-        self._len = np.asarray([len(p) for p in patterns.phrases], dtype=np.int64)
+        # Keys are " phrase ": in the joined text every token is between two spaces, so each
+        # automaton hit is a whole-token occurrence (adjacent hits may share a space).
+        self._len = np.asarray([len(p) + 2 for p in patterns.phrases], dtype=np.int64)
         self._automaton = ahocorasick.Automaton()
         for i, phrase in enumerate(patterns.phrases):
-            self._automaton.add_word(phrase, i)
+            self._automaton.add_word(f" {phrase} ", i)
         self._automaton.make_automaton()
-        first = [
-            _token_key(p.split(" ")[0].encode("ascii")) for p in patterns.phrases if p.isascii()
-        ]
-        self._first_table = np.zeros(1 << _TABLE_BITS, dtype=bool)
-        self._first_table[_key_slot(np.asarray(first, dtype=np.uint64))] = True
+        self.prefilter_literals = prefilter_literals(patterns.phrases)
+        literals = "|".join(re.escape(lit) for lit in self.prefilter_literals)
+        self._prefilter = pc.MatchSubstringOptions(literals, ignore_case=True)
+        # The same pass also flags every row holding a non-ASCII character (re-checked folded).
+        self._prefilter_or_non_ascii = pc.MatchSubstringOptions(
+            f"{literals}|[^\\x00-\\x7f]", ignore_case=True
+        )
 
     @property
     def n_concepts(self) -> int:
         return len(self.patterns.concepts)
+
+    def candidates(self, arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """Rows that may name a phrase (a superset of the matching rows) and the ASCII mask.
+
+        One RE2 pass marks rows holding a literal or any non-ASCII character; the non-ASCII ones
+        are then searched again after the fold (NFC etc.), so rows without a hit are ASCII.
+        """
+        found = pc.call_function("match_substring_regex", [arr], self._prefilter_or_non_ascii)
+        hit = found.to_numpy(zero_copy_only=False)
+        ascii_mask = np.ones(len(arr), dtype=bool)
+        where = np.flatnonzero(hit)
+        if where.size == 0:
+            return hit, ascii_mask
+        sub = arr.take(pa.array(where))
+        sub_ascii = pc.string_is_ascii(sub).to_numpy(zero_copy_only=False)
+        if sub_ascii.all():
+            return hit, ascii_mask
+        other = where[~sub_ascii]
+        ascii_mask[other] = False
+        folded = _fold_for_prefilter(sub.filter(pa.array(~sub_ascii)))
+        again = pc.call_function("match_substring_regex", [folded], self._prefilter)
+        hit[other] = again.to_numpy(zero_copy_only=False)
+        return hit, ascii_mask
 
     def match(
         self, texts: Sequence[object] | pa.Array | pa.ChunkedArray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Return sorted unique ``(row, concept_index)`` int64 arrays for ``texts``."""
         arr = _as_string_array(texts)
-        n = len(arr)
-        if n == 0:
+        if len(arr) == 0:
             return np.empty(0, np.int64), np.empty(0, np.int64)
-        ascii_mask = pc.fill_null(pc.string_is_ascii(arr), True).to_numpy(zero_copy_only=False)
-        rows_parts, conc_parts = [], []
-        for mask, build in ((ascii_mask, self._ascii_candidates), (~ascii_mask, _python_codes)):
-            where = np.flatnonzero(mask)
+        hit, ascii_mask = self.candidates(arr)
+        rows_parts, conc_parts = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
+        for mask, build in ((ascii_mask, _ascii_codes), (~ascii_mask, _python_codes)):
+            where = np.flatnonzero(mask & hit)
             if where.size == 0:
                 continue
-            sub = arr if where.size == n else arr.take(pa.array(where))
-            text, codes, row_ids = build(sub)
+            text, codes = build(arr.take(pa.array(where)))
             r, c = self._scan(text, codes)
-            rows_parts.append(where[row_ids[r]])
+            rows_parts.append(where[r])
             conc_parts.append(c)
         rows = np.concatenate(rows_parts)
         conc = np.concatenate(conc_parts)
         key = np.unique(rows * self.n_concepts + conc)
         return key // self.n_concepts, key % self.n_concepts
 
-    def _ascii_candidates(self, arr: pa.Array) -> tuple[str, np.ndarray, np.ndarray]:
-        """Normalise ASCII rows; keep only rows holding a token that starts some phrase.
-
-        The prefilter compares (token length, first 4 bytes) keys, so it can only keep too many
-        rows, never drop a row with a match; the automaton then scans the kept rows.
-        """
-        b = _ascii_buffer(arr)
-        seps = np.flatnonzero(b == SEP)
-        tok = (b != SPACE) & (b != SEP)
-        starts = np.flatnonzero(tok[1:] & ~tok[:-1]) + 1
-        ends = np.flatnonzero(tok[:-1] & ~tok[1:]) + 1
-        hit = self._first_table[_key_slot(_token_keys(b, starts, ends - starts))]
-        rows = np.unique(np.searchsorted(seps, starts[hit], side="right") - 1)
-        n_rows = seps.size - 1
-        if rows.size < n_rows:
-            keep_row = np.zeros(n_rows, dtype=bool)
-            keep_row[rows] = True
-            byte_keep = np.repeat(keep_row, np.diff(seps))
-            b = np.append(b[: seps[-1]][byte_keep], np.uint8(SEP))
-        return b.tobytes().decode("ascii"), b, rows.astype(np.int64)
-
     def _scan(self, text: str, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One Aho-Corasick pass over the joined chunk; boundary-checked matches -> (row, concept)."""
-        found = list(self._automaton.iter(text)) if text else []
-        if not found:
+        """One Aho-Corasick pass over the joined rows; every hit is exact -> (row, concept)."""
+        hits = np.fromiter(
+            itertools.chain.from_iterable(self._automaton.iter(text)), dtype=np.int64
+        ).reshape(-1, 2)
+        if hits.size == 0:
             return np.empty(0, np.int64), np.empty(0, np.int64)
-        hits = np.asarray(found, dtype=np.int64)
         end, pid = hits[:, 0], hits[:, 1]
         start = end - self._len[pid] + 1
-        before, after = codes[start - 1], codes[end + 1]
-        ok = ((before == SPACE) | (before == SEP)) & ((after == SPACE) | (after == SEP))
-        start, end, pid = start[ok], end[ok], pid[ok]
-        seps = np.flatnonzero(codes == SEP)
-        row = np.searchsorted(seps, start, side="right") - 1
+        row = np.searchsorted(np.flatnonzero(codes == SEP), start, side="right") - 1
         conc = self.patterns.owner[pid]
-        if self.nested_names == "longest" and row.size:
+        if self.nested_names == "longest":
             keep = _outermost(row, start, end, conc)
             row, conc = row[keep], conc[keep]
         return row.astype(np.int64), conc.astype(np.int64)
@@ -258,42 +271,20 @@ def _as_string_array(texts: object) -> pa.Array:
     if pa.types.is_dictionary(texts.type):
         texts = texts.dictionary_decode()
     if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
-        if pa.types.is_null(texts.type):
+        if pa.types.is_null(texts.type) or pa.types.is_string_view(texts.type):
             texts = texts.cast(pa.large_string())
         else:
             raise MatchingError(f"caption column must hold strings, got arrow type {texts.type}")
     return pc.fill_null(texts, "")
 
 
-def _token_key(token: bytes) -> int:
-    """(length, first 4 bytes) of a token as one integer: the prefilter's key."""
-    head = token[:4].ljust(4, b"\0")
-    return (min(len(token), 255) << 32) | int.from_bytes(head, "big")
-
-
-_TABLE_BITS = 22
-_HEAD_MASK = np.asarray([0, 0xFF000000, 0xFFFF0000, 0xFFFFFF00, 0xFFFFFFFF], dtype=np.uint64)
-
-
-def _token_keys(b: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Vectorised :func:`_token_key` of the tokens ``b[starts : starts + lengths]``."""
-    padded = np.append(b, np.zeros(4, np.uint8))
-    # Overlapping big-endian 4-byte windows: one gather reads each token's first 4 bytes.
-    windows = np.ndarray((padded.size - 3,), dtype=">u4", buffer=padded, strides=(1,))
-    head = windows[starts].astype(np.uint64) & _HEAD_MASK[np.minimum(lengths, 4)]
-    return (np.minimum(lengths, 255).astype(np.uint64) << np.uint64(32)) | head
-
-
-def _key_slot(keys: np.ndarray) -> np.ndarray:
-    """Multiplicative hash of prefilter keys into the lookup table (collisions only add rows)."""
-    with np.errstate(over="ignore"):
-        return ((keys * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - _TABLE_BITS)).astype(
-            np.intp
-        )
-
-
 def _ascii_buffer(arr: pa.Array) -> np.ndarray:
-    """Vectorised normalisation of ASCII-only captions: rows between SEP bytes, one space between tokens."""
+    """Vectorised normalisation of ASCII-only captions into one byte buffer.
+
+    Layout: ``" \\x01 tok tok \\x01 tok \\x01 "`` -- rows separated by SEP, every token between
+    single spaces (each row starts and ends with one), letters lower-cased, apostrophes kept only
+    between two letters/digits, every other byte a separator.
+    """
     arr = pc.fill_null(arr, "")
     off_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
     offsets = np.frombuffer(arr.buffers()[1], dtype=off_type)[
@@ -307,11 +298,11 @@ def _ascii_buffer(arr: pa.Array) -> np.ndarray:
         else np.empty(0, np.uint8)
     )
     b = _TRANSLATE[raw]
-    b = np.insert(b, offsets[:-1] - offsets[0], SEP)
-    b = np.append(b, np.uint8(SEP))
+    cuts = np.repeat(offsets - offsets[0], 3)
+    b = np.insert(b, cuts, np.tile(_ROW_BREAK, offsets.size))
     apos = np.flatnonzero(b == APOS)
     if apos.size:
-        inner = _ALNUM_LOWER[b[apos - 1]] & _ALNUM_LOWER[b[apos + 1]]
+        inner = _ALNUM[b[apos - 1]] & _ALNUM[b[apos + 1]]
         b[apos[~inner]] = SPACE
     sp = b == SPACE
     keep = np.ones(b.size, dtype=bool)
@@ -319,9 +310,40 @@ def _ascii_buffer(arr: pa.Array) -> np.ndarray:
     return b[keep]
 
 
-def _python_codes(arr: pa.Array) -> tuple[str, np.ndarray, np.ndarray]:
+def _ascii_codes(arr: pa.Array) -> tuple[str, np.ndarray]:
+    """The joined normalised text of ASCII-only captions and its byte codes."""
+    b = _ascii_buffer(arr)
+    return b.tobytes().decode("ascii"), b
+
+
+def _python_codes(arr: pa.Array) -> tuple[str, np.ndarray]:
     """Reference normalisation (:func:`tokenize`) for captions with non-ASCII characters."""
     rows = [" ".join(tokenize(t)) for t in arr.to_pylist()]
-    text = "\x01" + "\x01".join(rows) + "\x01"
-    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-    return text, codes, np.arange(len(rows), dtype=np.int64)
+    text = " \x01 " + " \x01 ".join(rows) + " \x01 "
+    return text, np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+
+
+# NFC + str.lower of these (and only these) non-ASCII characters yields an ASCII letter/digit
+# (U+0130 -> "i\u0307", KELVIN SIGN -> "k"; checked over all code points by the tests).
+_TO_ASCII = {"\u0130": "i", "\u212a": "k"}
+
+
+def _fold_for_prefilter(arr: pa.Array) -> pa.Array:
+    """Non-ASCII captions for the prefilter: NFC, then curly apostrophe and U+0130/U+212A folded.
+
+    NFC comes first: it can compose ``I`` + U+0307 into U+0130, which must then become ``i``.
+    """
+    arr = pc.utf8_normalize(arr, "NFC")
+    arr = pc.replace_substring(arr, "\u2019", "'")
+    for src, dst in _TO_ASCII.items():
+        arr = pc.replace_substring(arr, src, dst)
+    return arr
+
+
+def prefilter_literals(phrases: Sequence[str]) -> tuple[str, ...]:
+    """The prefilter's literals: each phrase's longest token (sorted, distinct).
+
+    Every caption that names a phrase contains (case-insensitively, after the fold above) each of
+    that phrase's tokens as a substring, so it contains the phrase's literal.
+    """
+    return tuple(sorted({max(p.split(" "), key=lambda t: (len(t), t)) for p in phrases}))

@@ -12,7 +12,7 @@ import pandas as pd
 from imitation_kedro.pipelines.frequency import acquisition as acq
 from imitation_kedro.pipelines.frequency import calibration as cal
 from imitation_kedro.pipelines.frequency import verification as ver
-from imitation_kedro.pipelines.frequency.estimate import estimate_frequencies
+from imitation_kedro.pipelines.frequency.estimate import estimate_frequencies, scale_to_laion5b
 from imitation_kedro.pipelines.frequency.local_engine import count_local
 from imitation_kedro.pipelines.frequency.matching import PatternTable, build_patterns
 from imitation_kedro.pipelines.frequency.params import FrequencyParams
@@ -38,6 +38,29 @@ def _pattern_table(phrases: pd.DataFrame) -> PatternTable:
     return PatternTable(names, tuple(phrases["phrase"]), owner)
 
 
+def _run_engine(
+    captions: Mapping[str, Callable[[], Any]] | Any,
+    table: PatternTable,
+    params: FrequencyParams,
+    keep_hits: bool = True,
+) -> tuple[pd.DataFrame, Any]:
+    spark_input = is_spark_frame(captions)
+    engine = params.matching.engine
+    if engine == "spark" and not spark_input:
+        raise TypeError(
+            "frequency.matching.engine is 'spark' but the caption shards did not load as a Spark "
+            "DataFrame: run with --env spark (catalog spark.SparkDatasetV2)"
+        )
+    if engine == "local" and spark_input:
+        raise TypeError(
+            "frequency.matching.engine is 'local' but the captions loaded as a Spark "
+            "DataFrame: set engine to auto or spark"
+        )
+    if spark_input:
+        return count_spark(captions, table, params, keep_hits=keep_hits)
+    return count_local(captions, table, params, keep_hits=keep_hits)
+
+
 def count_captions(
     captions: Mapping[str, Callable[[], Any]] | Any, phrases: pd.DataFrame, params: FrequencyParams
 ) -> tuple[pd.DataFrame, Any]:
@@ -46,26 +69,37 @@ def count_captions(
     ``captions`` is a PartitionedDataset (dict of loaders: local engine) or a Spark DataFrame
     (conf/spark: Spark engine). Both give identical counts and samples.
     """
-    table = _pattern_table(phrases)
-    spark_input = is_spark_frame(captions)
-    engine = params.matching.engine
-    if engine == "spark" and not spark_input:
-        raise TypeError(
-            "frequency.matching.engine is 'spark' but raw_laion_captions did not load as a Spark "
-            "DataFrame: run with --env spark (catalog spark.SparkDatasetV2)"
-        )
-    if engine == "local" and spark_input:
-        raise TypeError(
-            "frequency.matching.engine is 'local' but raw_laion_captions loaded as a Spark "
-            "DataFrame: set engine to auto or spark"
-        )
-    if spark_input:
-        counts, hits = count_spark(captions, table, params)
-    else:
-        counts, hits = count_local(captions, table, params)
+    counts, hits = _run_engine(captions, _pattern_table(phrases), params)
     domains = phrases.drop_duplicates("concept").set_index("concept")["domain"]
     counts.insert(1, "domain", counts["concept"].map(domains))
     return counts, hits
+
+
+def count_laion5b_captions(
+    captions_5b: Mapping[str, Callable[[], Any]] | Any,
+    phrases: pd.DataFrame,
+    params: FrequencyParams,
+) -> pd.DataFrame:
+    """``int_caption_counts_5b``: concept, captions_5b, corpus_rows over raw_laion5b_captions.
+
+    Only with ``estimate.pretraining: laion5b`` (FIT §3.6, SD2.1); otherwise the shards are not
+    read and the counts are empty (<NA>). Same matcher and engines as :func:`count_captions`; no
+    hits are sampled (images always come from LAION-2B-en).
+    """
+    table = _pattern_table(phrases)
+    if params.estimate.pretraining != "laion5b":
+        empty = pd.array([pd.NA] * len(table.concepts), dtype="Int64")
+        return pd.DataFrame(
+            {"concept": list(table.concepts), "captions_5b": empty, "corpus_rows": empty}
+        )
+    counts, _ = _run_engine(captions_5b, table, params, keep_hits=False)
+    return pd.DataFrame(
+        {
+            "concept": counts["concept"],
+            "captions_5b": pd.array(counts["captions"], dtype="Int64"),
+            "corpus_rows": pd.array(counts["corpus_rows"], dtype="Int64"),
+        }
+    )
 
 
 def plan_downloads(hits: Any) -> pd.DataFrame:
@@ -234,9 +268,14 @@ def estimate_concept_frequencies(
     hits: Any,
     clean: pd.DataFrame,
     scores: pd.DataFrame,
+    counts_5b: pd.DataFrame,
     params: FrequencyParams,
 ) -> pd.DataFrame:
-    """``prm_concept_frequencies``: verified x captions / downloaded with a Wilson CI per concept."""
+    """``prm_concept_frequencies``: verified x captions / downloaded with a Wilson CI per concept.
+
+    With ``estimate.pretraining: laion5b`` the estimate and CI are scaled by captions_5b /
+    captions (FIT §3.6).
+    """
     hits = to_pandas(hits)
     keys = hits["SAMPLE_ID"].map(acq.sample_key)
     sampled = hits.groupby("concept").size()
@@ -245,4 +284,25 @@ def estimate_concept_frequencies(
     table = counts[["concept", "captions"]].merge(concepts[["concept", "domain"]], on="concept")
     for name, series in (("sampled", sampled), ("downloaded", downloaded), ("verified", verified)):
         table[name] = table["concept"].map(series).fillna(0).astype(np.int64)
-    return estimate_frequencies(table, params.estimate.ci_level)
+    out = estimate_frequencies(table, params.estimate.ci_level)
+    if params.estimate.pretraining == "laion5b":
+        c5 = counts_5b.set_index("concept")["captions_5b"]
+        if c5.isna().all():
+            raise ValueError(
+                "estimate.pretraining is laion5b but int_caption_counts_5b is empty: it was "
+                "computed with pretraining laion2b_en; rerun count_laion5b_captions"
+            )
+        rows_2b = counts["corpus_rows"].iloc[0] if "corpus_rows" in counts else None
+        if rows_2b is not None and int(counts_5b["corpus_rows"].iloc[0]) == int(rows_2b):
+            logger.warning(
+                "raw_laion5b_captions has as many captions (%d) as raw_laion_captions: is it the "
+                "LAION-2B-en corpus? Point it at the LAION-5B metadata (catalog_frequency.yml); "
+                "every scale factor is 1 here",
+                int(rows_2b),
+            )
+        out = scale_to_laion5b(out, c5)
+        logger.info(
+            "scaled estimates to LAION-5B for %d concept(s) (FIT §3.6)",
+            int((out.captions > 0).sum()),
+        )
+    return out

@@ -21,10 +21,15 @@ class MatchingParams(Params):
     use_aliases: bool = True  # FIT F5: optional; the paper's headline run had it off
     nested_names: Literal["both", "longest"] = "both"  # "both" = Elasticsearch match_phrase
     batch_rows: int = 200_000  # captions per scan chunk (bounds memory of the local engine)
+    # Local engine: chunks matched at once in threads (Arrow/RE2 and numpy release the GIL);
+    # 0 = one per CPU core, at most 8. Results do not depend on it.
+    threads: int = 0
 
     def validate(self) -> None:
         if self.batch_rows < 1:
             raise ParameterError(f"matching.batch_rows must be >= 1, got {self.batch_rows}")
+        if self.threads < 0:
+            raise ParameterError(f"matching.threads must be >= 0 (0 = auto), got {self.threads}")
 
 
 @dataclass(frozen=True)
@@ -131,9 +136,16 @@ class VerificationParams(Params):
 
 @dataclass(frozen=True)
 class EstimateParams(Params):
-    """Scaling verified fractions back to image counts (FIT §3.6) with a Wilson interval."""
+    """Scaling verified fractions back to image counts (FIT §3.6) with a Wilson interval.
+
+    ``pretraining``: the corpus the model was trained on. ``laion2b_en`` (SD1.x): the estimate is
+    verified x captions / downloaded over raw_laion_captions. ``laion5b`` (SD2.1): the captions of
+    raw_laion5b_captions are counted too and each concept's estimate and CI are multiplied by
+    captions_5b / captions (FIT §3.6: images are only ever downloaded from LAION-2B-en).
+    """
 
     ci_level: float = 0.95
+    pretraining: Literal["laion2b_en", "laion5b"] = "laion2b_en"
 
     def validate(self) -> None:
         if not 0.5 <= self.ci_level < 1.0:

@@ -24,6 +24,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="count_captions",
             ),
             Node(
+                n.count_laion5b_captions,
+                ["raw_laion5b_captions", "int_concept_phrases", "params:frequency"],
+                "int_caption_counts_5b",
+                name="count_laion5b_captions",
+            ),
+            Node(
                 n.plan_downloads, "int_caption_hits", "int_download_requests", name="plan_downloads"
             ),
             Node(
@@ -71,6 +77,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "int_caption_hits",
                     "int_clean_images",
                     "int_verification_scores",
+                    "int_caption_counts_5b",
                     "params:frequency",
                 ],
                 "prm_concept_frequencies",

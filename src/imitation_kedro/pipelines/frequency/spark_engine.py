@@ -42,9 +42,12 @@ def _matcher(patterns: PatternTable, nested: str) -> CaptionMatcher:
 
 
 def count_spark(
-    captions: Any, patterns: PatternTable, params: FrequencyParams
+    captions: Any, patterns: PatternTable, params: FrequencyParams, keep_hits: bool = True
 ) -> tuple[pd.DataFrame, Any]:
-    """Counts (pandas, one row per concept) and the capped hit sample (a Spark DataFrame)."""
+    """Counts (pandas, one row per concept) and the capped hit sample (a Spark DataFrame).
+
+    ``keep_hits=False``: counts only (the hit sample is None).
+    """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
@@ -95,6 +98,8 @@ def count_spark(
         per = {int(r["cidx"]): int(r["count"]) for r in matched.groupBy("cidx").count().collect()}
         n_rows = int(source.count())
         counts = np.asarray([per.get(i, 0) for i in range(len(patterns.concepts))], dtype=np.int64)
+        if not keep_hits:
+            return counts_frame(patterns, counts, n_rows), None
         names = matched.sparkSession.createDataFrame(
             pd.DataFrame(
                 {
