@@ -2,7 +2,7 @@
 
 Kinds: ``miniature_clip`` (the world's open_clip bundle, passed in), ``open_clip`` (architecture +
 pretrained tag or local checkpoint), ``csd`` (local checkpoint), ``arcface_onnx`` (local ONNX file +
-dlib detector), ``dlib`` (``face_recognition``). Every embedder gets a ``name`` used as its cache
+the ``detector`` block: dlib HOG or InsightFace SCRFD ONNX), ``dlib`` (``face_recognition``). Every embedder gets a ``name`` used as its cache
 key: the configured one, or kind + a fingerprint of the weights, so new weights never reuse old
 vectors.
 """
@@ -103,6 +103,24 @@ def _is_embedder(obj: Any) -> bool:
     return hasattr(obj, "embed") and hasattr(obj, "dim")
 
 
+def build_face_detector(
+    detector: Any, device: str = "cpu", upsample: int = 1, where: str = "detector"
+) -> Any:
+    """The face detector for a ``FaceDetectorParams`` block (``where`` names it in errors)."""
+    if detector.kind == "scrfd":
+        from imitation_kedro.models.scrfd import ScrfdFaceDetector
+
+        return ScrfdFaceDetector(
+            detector.path, detector.score_threshold, detector.nms_threshold,
+            detector.input_size, device, where=f"{where}.path",
+        )
+    if detector.kind == "dlib":
+        from imitation_kedro.models.faces import DlibFaceDetector
+
+        return DlibFaceDetector(upsample)
+    raise ValueError(f"unknown face detector kind {detector.kind!r} ({where}.kind)")
+
+
 def build_embedder(spec: Any, bundle: Any = None) -> Any:
     """An embedder for ``spec`` (``EmbedderParams``); ``bundle`` is ``mdl_miniature_clip``."""
     kind = spec.kind
@@ -130,9 +148,18 @@ def build_embedder(spec: Any, bundle: Any = None) -> Any:
         name = spec.name or f"csd-{file_fingerprint(spec.checkpoint)[:12]}"
         return CSDEmbedder(model, spec.batch_size, resolve_device(spec.device), spec.precision, name)
     if kind == "arcface_onnx":
+        from pathlib import Path
+
         from imitation_kedro.models.faces import ArcFaceOnnxEmbedder
 
-        return ArcFaceOnnxEmbedder(spec.checkpoint, spec.batch_size, spec.device, spec.upsample, spec.name)
+        if not Path(spec.checkpoint).is_file():  # before loading a detector
+            raise FileNotFoundError(
+                f"ArcFace ONNX model {spec.checkpoint!r} does not exist (embedder.checkpoint)"
+            )
+        detector = build_face_detector(spec.detector, spec.device, spec.upsample, "embedder.detector")
+        return ArcFaceOnnxEmbedder(
+            spec.checkpoint, spec.batch_size, spec.device, spec.upsample, spec.name, detector=detector
+        )
     if kind == "dlib":
         from imitation_kedro.models.faces import DlibFaceEmbedder
 

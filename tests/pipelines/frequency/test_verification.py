@@ -159,7 +159,7 @@ class TwoFaceEmbedder(ColourEmbedder):
 def test_faces_method_counts_an_image_when_any_face_matches(world, monkeypatch):
     from imitation_kedro.pipelines.frequency import verification as ver
 
-    monkeypatch.setattr(ver, "face_embedder", lambda path, batch: TwoFaceEmbedder())
+    monkeypatch.setattr(ver, "face_embedder", lambda path, batch, detector=None: TwoFaceEmbedder())
     concepts = world["raw_concepts"].assign(domain="faces")
     params = FrequencyParams(
         verification={"domains": {"faces": {"method": "faces", "threshold": 0.9}}}

