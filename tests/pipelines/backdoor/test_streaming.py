@@ -258,3 +258,41 @@ def test_feature_gather_pads_unequal_shards(tmp_path):
         res = torch.load(tmp_path / f"{rank}.pt")
         assert res["got"][:, 0].tolist() == [0.0, 0.0, 0.0, 1.0, 1.0]
         assert res["grad"].shape == (3 - rank, 2) and bool((res["grad"] == 1).all())
+
+
+def test_workers_persist_across_epochs_and_close(tmp_path):
+    table = on_disk(tmp_path, 24)
+    params = DataParams(image_size=16, image_root=str(tmp_path), streaming=True)
+    pairs, _ = D.build_pairs(table, concepts_table(), params)
+    data = _stream_data(pairs, params, workers=2)
+    batches = [list(range(i, i + 8)) for i in range(0, 24, 8)]
+    pids, toks = [], []
+    for epoch in (1, 2):
+        toks.append([t[:, 0].tolist() for _, t, _, _ in data.batches(batches, epoch, 0, None)])
+        pids.append([w.pid for w in data.loader._loader._iterator._workers])
+    assert pids[0] == pids[1] and len(pids[0]) == 2  # the same worker processes both epochs
+    assert toks[0] == toks[1] == batches
+    workers = data.loader._loader._iterator._workers
+    data.close()
+    assert not any(w.is_alive() for w in workers)
+    assert [t[:, 0].tolist() for _, t, _, _ in data.batches(batches[:1], 3, 0, None)] == [
+        batches[0]
+    ]  # usable again after close (fresh workers)
+    data.close()
+
+
+def test_dataset_holds_no_per_row_python_objects(tmp_path):
+    table = on_disk(tmp_path, 6)
+    params = DataParams(image_size=16, image_root=str(tmp_path), streaming=True)
+    pairs, _ = D.build_pairs(table, concepts_table(), params)
+    pairs.loc[2, "image"] = None
+    pairs["png"] = [b"\x89PNG" if i == 4 else None for i in range(len(pairs))]
+    ds = S.PairImages(pairs.assign(poisoned=False), 16, AttackParams())
+    for col in (ds.keys, ds.paths, ds.pngs):
+        assert isinstance(col.buffer, np.ndarray) and isinstance(col.offsets, np.ndarray)
+    assert isinstance(ds.poisoned, np.ndarray)
+    assert [ds.key(i) for i in range(6)] == pairs["key"].astype(str).tolist()
+    assert ds.paths[2] is None and ds.paths[0].decode() == pairs.at[0, "image"]
+    assert ds.pngs[4] == b"\x89PNG" and ds.pngs[0] is None
+    assert ds[2][2] == S.MISSING and ds[4][2].startswith("undecodable image")
+    assert ds[0][1] is not None

@@ -110,19 +110,44 @@ class RejectLog:
         return len(self.reasons)
 
 
-def _decode(source: Any, size: int) -> np.ndarray:
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return D.decode_image(bytes(source), size)
-    return D.decode_image(Path(source).read_bytes(), size)
+class Strings:
+    """Variable-length byte strings in one numpy buffer plus offsets: no Python object per row,
+    so forked DataLoader workers never touch (and copy-on-write) per-row refcounts."""
+
+    def __init__(self, items: list[bytes | None]) -> None:
+        self.present = np.array([b is not None for b in items], dtype=bool)
+        parts = [b if b is not None else b"" for b in items]
+        self.offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+        np.cumsum([len(b) for b in parts], out=self.offsets[1:])
+        self.buffer = np.frombuffer(b"".join(parts), dtype=np.uint8)
+
+    def __len__(self) -> int:
+        return len(self.present)
+
+    def __getitem__(self, i: int) -> bytes | None:
+        if not self.present[i]:
+            return None
+        return self.buffer[self.offsets[i] : self.offsets[i + 1]].tobytes()
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def _as_bytes(value: Any) -> bytes | None:
+    return bytes(value) if isinstance(value, (bytes, bytearray, memoryview)) else None
 
 
 class PairImages:
-    """Map-style dataset: row ``i`` -> ``(i, views, reject reason)``; picklable for workers.
+    """Map-style dataset: item ``i`` -> ``(i, views, reject reason)``; picklable for workers.
 
+    An item is a row number, or ``(row, seed, epoch, views)`` as :class:`StreamData` passes it:
+    the per-epoch state travels with the index, so persistent workers need no update.
     ``mode="train"``: views = (image,) with poisoned rows triggered (purpose ``train``), plus an
     AutoAugment view when ``views`` is set (seeded per (seed, epoch, key): worker-independent).
     ``mode="eval"``: views = (clean, triggered with purpose ``test``). ``decoded`` counts the
-    images this process has decoded (the memory-bound test reads it).
+    images this process has decoded (the memory-bound test reads it). Keys, paths and PNG bytes
+    are held in :class:`Strings` buffers, not Python lists.
     """
 
     def __init__(
@@ -133,26 +158,38 @@ class PairImages:
         mode: str = "train",
         augment: str = "autoaugment",
     ) -> None:
-        pngs = table["png"] if "png" in table.columns else pd.Series(None, index=table.index)
-        paths = table["image"] if "image" in table.columns else pd.Series(None, index=table.index)
-        self.keys = table["key"].astype(str).tolist()
-        self.sources = [p if p is not None else q for p, q in zip(pngs, paths, strict=True)]
-        flags = table["poisoned"] if "poisoned" in table.columns else [False] * len(table)
-        self.poisoned = [bool(f) for f in flags]
+        n = len(table)
+        pngs = table["png"].tolist() if "png" in table.columns else [None] * n
+        paths = table["image"].tolist() if "image" in table.columns else [None] * n
+        self.keys = Strings([str(k).encode() for k in table["key"]])
+        self.pngs = Strings([_as_bytes(p) for p in pngs])
+        self.paths = Strings([None if _missing(p) else str(p).encode() for p in paths])
+        flags = table["poisoned"] if "poisoned" in table.columns else np.zeros(n, dtype=bool)
+        self.poisoned = np.asarray(flags, dtype=bool)
         self.size, self.attack, self.mode, self.augment = size, attack, mode, augment
-        self.views, self.seed, self.epoch, self.decoded = False, 0, 0, 0
+        self.decoded = 0
 
     def __len__(self) -> int:
         return len(self.keys)
 
-    def __getitem__(self, i: int) -> tuple[int, tuple[Any, ...] | None, str | None]:
+    def key(self, i: int) -> str:
+        return self.keys[i].decode()
+
+    def __getitem__(
+        self, item: int | tuple[int, int, int, bool]
+    ) -> tuple[int, tuple[Any, ...] | None, str | None]:
         from .poison import apply_trigger
 
-        key = self.keys[i]
+        i, seed, epoch, views = item if isinstance(item, tuple) else (int(item), 0, 0, False)
+        key = self.key(i)
         try:
-            if self.sources[i] is None:
+            png = self.pngs[i]
+            if png is not None:
+                img = D.decode_image(png, self.size)
+            elif self.paths.present[i]:
+                img = D.decode_image(Path(self.paths[i].decode()).read_bytes(), self.size)
+            else:
                 raise FileNotFoundError(key)
-            img = _decode(self.sources[i], self.size)
         except FileNotFoundError:
             return i, None, MISSING
         except Exception as exc:  # noqa: BLE001 - any decoder failure is a counted reject
@@ -164,11 +201,11 @@ class PairImages:
         if self.poisoned[i]:
             img = apply_trigger(img[None], [key], self.attack, "train")[0][0]
         out = _chw(img)
-        if not self.views:
+        if not views:
             return i, (out,), None
-        return i, (out, self._augment(out, key)), None
+        return i, (out, self._augment(out, key, seed, epoch)), None
 
-    def _augment(self, img: Any, key: str) -> Any:
+    def _augment(self, img: Any, key: str, seed: int, epoch: int) -> Any:
         import torch
 
         if self.augment == "none":
@@ -176,7 +213,7 @@ class PairImages:
         from torchvision.transforms import v2
 
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(stable_seed(self.seed, "augment", self.epoch, key) % 2**63)
+            torch.manual_seed(stable_seed(seed, "augment", epoch, key) % 2**63)
             return v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET)(img)
 
 
@@ -203,27 +240,61 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
 
-def iterate(
-    dataset: PairImages, batches: list[list[int]], workers: int, prefetch: int
-) -> Iterator[tuple[Any, list[Any], list[tuple]]]:
-    """A DataLoader over the given index batches (own generator: the global RNG is untouched,
-    so main-process augmentation draws the same numbers as in eager mode)."""
-    import torch
-    from torch.utils.data import DataLoader
+class _Batches:
+    """Batch sampler of a persistent DataLoader: yields the batches set for the current pass
+    (it runs in the main process, so setting them before ``iter(loader)`` is enough)."""
 
-    if workers == 0:  # same items, no loader machinery
-        for b in batches:
-            yield collate([dataset[i] for i in b])
-        return
-    yield from DataLoader(
-        dataset,
-        batch_sampler=batches,
-        num_workers=workers,
-        prefetch_factor=prefetch,
-        collate_fn=collate,
-        worker_init_fn=_worker_init,
-        generator=torch.Generator(),
-    )
+    def __init__(self) -> None:
+        self.batches: list[list[Any]] = []
+
+    def __iter__(self) -> Iterator[list[Any]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class Loader:
+    """One DataLoader per dataset whose workers persist across passes (epochs, evaluations):
+    workers start once, not per pass. ``close()`` (or garbage collection) ends them."""
+
+    def __init__(self, dataset: PairImages, workers: int, prefetch: int) -> None:
+        self.dataset, self.workers, self.prefetch = dataset, workers, prefetch
+        self._sampler = _Batches()
+        self._loader: Any = None
+
+    def __call__(self, batches: list[list[Any]]) -> Iterator[tuple[Any, list[Any], list[tuple]]]:
+        """Collated batches over the given items, in order. The loader has its own generator:
+        the global RNG is untouched, so main-process augmentation draws as in eager mode."""
+        if self.workers == 0:  # same items, no loader machinery
+            for b in batches:
+                yield collate([self.dataset[i] for i in b])
+            return
+        if self._loader is None:
+            import torch
+            from torch.utils.data import DataLoader
+
+            self._loader = DataLoader(
+                self.dataset,
+                batch_sampler=self._sampler,
+                num_workers=self.workers,
+                prefetch_factor=self.prefetch,
+                persistent_workers=True,
+                collate_fn=collate,
+                worker_init_fn=_worker_init,
+                generator=torch.Generator(),
+            )
+        self._sampler.batches = batches
+        yield from self._loader
+
+    def close(self) -> None:
+        it = getattr(self._loader, "_iterator", None) if self._loader is not None else None
+        if it is not None:
+            it._shutdown_workers()
+        self._loader = None
+
+    def __getstate__(self) -> dict[str, Any]:  # a copy never shares the live workers
+        return {**self.__dict__, "_loader": None, "_sampler": _Batches()}
 
 
 @dataclass
@@ -237,27 +308,31 @@ class StreamData:
     prefetch: int = 2
     augment_in_workers: bool = False
     rejects: RejectLog = field(default_factory=RejectLog)
+    loader: Loader = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         n = {len(self.images), len(self.tokens), len(self.tokens_aug)}
         if len(n) != 1:
             raise ValueError(f"misaligned training data: lengths {sorted(n)}")
+        self.loader = Loader(self.images, self.workers, self.prefetch)
+
+    def close(self) -> None:
+        """End the worker processes (they persist across the epochs of one run)."""
+        self.loader.close()
 
     def batches(
         self, idx: list[Any], epoch: int, seed: int, augment: Any
     ) -> Iterator[tuple[Any, Any, Any, Any]]:
         """(images, tokens, augmented tokens, augmented images or None) per index batch."""
-        ds = self.images
-        ds.views = augment is not None and self.augment_in_workers
-        ds.seed, ds.epoch = seed, epoch
-        lists = [[int(i) for i in b] for b in idx]
-        for pos, views, rejects in iterate(ds, lists, self.workers, self.prefetch):
+        two = augment is not None and self.augment_in_workers
+        items = [[(int(i), seed, epoch, two) for i in b] for b in idx]
+        for pos, views, rejects in self.loader(items):
             for i, reason in rejects:
-                self.rejects.add(ds.keys[i], reason)
+                self.rejects.add(self.images.key(i), reason)
             if not len(pos):
                 yield None, None, None, None
                 continue
-            yield views[0], self.tokens[pos], self.tokens_aug[pos], views[1] if ds.views else None
+            yield views[0], self.tokens[pos], self.tokens_aug[pos], views[1] if two else None
 
 
 @dataclass
@@ -269,6 +344,14 @@ class StreamEvalSet:
     workers: int = 0
     prefetch: int = 2
     rejects: RejectLog = field(default_factory=RejectLog)
+    loader: Loader = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.loader = Loader(self.images, self.workers, self.prefetch)
+
+    def close(self) -> None:
+        """End the worker processes (they persist across the evaluations of one node)."""
+        self.loader.close()
 
     def scores(self, bundle: Any, class_emb: Any, batch_size: int) -> tuple[Any, Any, Any]:
         """Cosine scores of clean and triggered images, and the labels of the decoded rows."""
@@ -282,9 +365,9 @@ class StreamEvalSet:
         lists = [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
         clean, trig, kept = [], [], []
         with torch.no_grad():
-            for pos, views, rejects in iterate(self.images, lists, self.workers, self.prefetch):
+            for pos, views, rejects in self.loader(lists):
                 for i, reason in rejects:
-                    self.rejects.add(self.images.keys[i], reason)
+                    self.rejects.add(self.images.key(i), reason)
                 if not len(pos):
                     continue
                 for out, x in ((clean, views[0]), (trig, views[1])):

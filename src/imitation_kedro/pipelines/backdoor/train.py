@@ -223,52 +223,56 @@ def train(
         opt, lr_lambda(optim.warmup_steps, steps_per_epoch * optim.epochs)
     )
     augment = make_image_augmenter(image_aug, aug_group) if needs_views(objective) else None
-    metrics = list(eval_fn(model, 0)) if eval_fn else []
-    start_epoch = _resume(model, opt, sched, checkpoint_dir)
-    train_s, seen = 0.0, 0
-    for epoch in progress(
-        range(start_epoch + 1, optim.epochs + 1),
-        desc=desc,
-        unit="epoch",
-        total=optim.epochs - start_epoch,
-    ):
-        model.train()
-        gen = torch.Generator().manual_seed(stable_seed(seed, "order", epoch) % 2**63)
-        torch.manual_seed(stable_seed(seed, "augment", epoch) % 2**63)
-        order = torch.randperm(n, generator=gen)
-        t0, loss = time.perf_counter(), None
-        shards = [order[b * bs : (b + 1) * bs][rank::world] for b in range(steps_per_epoch)]
-        for imgs, toks, toks_aug, imgs_aug in data.batches(shards, epoch, seed, augment):
-            if imgs is None:  # streaming: every image of this local batch failed to decode
-                if world > 1:
-                    raise ValueError(f"{desc}: a local batch has no decodable image")
-                continue
-            loss = _step_loss(
-                bundle,
-                net,
-                (imgs, toks, toks_aug, imgs_aug),
-                objective,
-                augment,
-                lambda_mmcl,
-                lambda_ssl,
-                siglip_weight,
-                device,
-            )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            with torch.no_grad():
-                model.logit_scale.clamp_(0, logit_scale_max)
-            seen += len(imgs) * world
-        train_s += time.perf_counter() - t0
-        if loss is None:
-            raise ValueError(f"{desc}: no batch of epoch {epoch} had a decodable image")
-        if not math.isfinite(loss.item()):
-            raise FloatingPointError(f"{desc}: loss is {loss.item()} at epoch {epoch}")
-        if eval_fn and (epoch % eval_every == 0 or epoch == optim.epochs):
-            metrics.extend(eval_fn(model, epoch))
-        _save_epoch(model, opt, sched, epoch, checkpoint_dir)
+    try:
+        metrics = list(eval_fn(model, 0)) if eval_fn else []
+        start_epoch = _resume(model, opt, sched, checkpoint_dir)
+        train_s, seen = 0.0, 0
+        for epoch in progress(
+            range(start_epoch + 1, optim.epochs + 1),
+            desc=desc,
+            unit="epoch",
+            total=optim.epochs - start_epoch,
+        ):
+            model.train()
+            gen = torch.Generator().manual_seed(stable_seed(seed, "order", epoch) % 2**63)
+            torch.manual_seed(stable_seed(seed, "augment", epoch) % 2**63)
+            order = torch.randperm(n, generator=gen)
+            t0, loss = time.perf_counter(), None
+            shards = [order[b * bs : (b + 1) * bs][rank::world] for b in range(steps_per_epoch)]
+            for imgs, toks, toks_aug, imgs_aug in data.batches(shards, epoch, seed, augment):
+                if imgs is None:  # streaming: every image of this local batch failed to decode
+                    if world > 1:
+                        raise ValueError(f"{desc}: a local batch has no decodable image")
+                    continue
+                loss = _step_loss(
+                    bundle,
+                    net,
+                    (imgs, toks, toks_aug, imgs_aug),
+                    objective,
+                    augment,
+                    lambda_mmcl,
+                    lambda_ssl,
+                    siglip_weight,
+                    device,
+                )
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                with torch.no_grad():
+                    model.logit_scale.clamp_(0, logit_scale_max)
+                seen += len(imgs) * world
+            train_s += time.perf_counter() - t0
+            if loss is None:
+                raise ValueError(f"{desc}: no batch of epoch {epoch} had a decodable image")
+            if not math.isfinite(loss.item()):
+                raise FloatingPointError(f"{desc}: loss is {loss.item()} at epoch {epoch}")
+            if eval_fn and (epoch % eval_every == 0 or epoch == optim.epochs):
+                metrics.extend(eval_fn(model, epoch))
+            _save_epoch(model, opt, sched, epoch, checkpoint_dir)
+    finally:  # streaming: the loader workers persist across epochs, end with the run
+        if hasattr(data, "close"):
+            data.close()
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return TrainResult(
         state, opt.state_dict(), metrics, seen / train_s if train_s else 0.0, train_s
