@@ -12,6 +12,7 @@ from typing import Any
 _EXPORTS = {
     "DiffusersPipelineDataset": "imitation_kedro.datasets.diffusers_pipeline",
     "OpenClipModelDataset": "imitation_kedro.datasets.open_clip_model",
+    "OptionalPartitionedDataset": "imitation_kedro.datasets.optional_partitioned",
     "SafetensorsDataset": "imitation_kedro.datasets.safetensors_dataset",
 }
 

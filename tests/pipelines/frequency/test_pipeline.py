@@ -225,3 +225,30 @@ def test_laion5b_scaling_without_5b_counts_is_an_error(world):
             out["int_caption_counts_5b"],
             p5,
         )
+
+
+def test_missing_laion5b_folder_loads_empty_and_laion5b_mode_names_it(tmp_path, world):
+    """A fresh `kedro run` reaches count_laion5b_captions before the world writes its shards."""
+    from imitation_kedro.datasets import OptionalPartitionedDataset
+    from imitation_kedro.pipelines.frequency.nodes import (
+        build_concept_phrases,
+        count_laion5b_captions,
+    )
+
+    missing = OptionalPartitionedDataset(
+        path=str(tmp_path / "not_yet"), dataset="pandas.ParquetDataset", filename_suffix=".parquet"
+    )
+    assert missing.load() == {}
+    shard = tmp_path / "present"
+    shard.mkdir()
+    pd.DataFrame({"SAMPLE_ID": [1], "TEXT": ["x"]}).to_parquet(shard / "a.parquet")
+    present = OptionalPartitionedDataset(
+        path=str(shard), dataset="pandas.ParquetDataset", filename_suffix=".parquet"
+    )
+    assert list(present.load()) == ["a"]
+
+    phrases = build_concept_phrases(world["raw_concepts"], FrequencyParams())
+    off = count_laion5b_captions({}, phrases, FrequencyParams())
+    assert off["captions_5b"].isna().all()
+    with pytest.raises(ValueError, match="raw_laion5b_captions has no parquet shards"):
+        count_laion5b_captions({}, phrases, FrequencyParams(estimate={"pretraining": "laion5b"}))

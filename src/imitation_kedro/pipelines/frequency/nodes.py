@@ -92,6 +92,12 @@ def count_laion5b_captions(
         return pd.DataFrame(
             {"concept": list(table.concepts), "captions_5b": empty, "corpus_rows": empty}
         )
+    if isinstance(captions_5b, Mapping) and not captions_5b:
+        raise ValueError(
+            "raw_laion5b_captions has no parquet shards, but frequency.estimate.pretraining is "
+            "laion5b: point raw_laion5b_captions at the LAION-5B metadata (in the miniature world, "
+            "run `kedro run --pipelines world` first)"
+        )
     counts, _ = _run_engine(captions_5b, table, params, keep_hits=False)
     return pd.DataFrame(
         {
