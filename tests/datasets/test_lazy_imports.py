@@ -13,7 +13,10 @@ def test_datasets_import_and_construct_without_torch(tmp_path):
         import sys
         from kedro.io import DataCatalog
         import imitation_kedro.datasets as d
-        assert sorted(d.__all__) == ["DiffusersPipelineDataset", "OpenClipModelDataset", "SafetensorsDataset"]
+        assert sorted(d.__all__) == [
+            "DiffusersPipelineDataset", "OpenClipModelDataset", "OptionalPartitionedDataset",
+            "SafetensorsDataset",
+        ]
         catalog = DataCatalog.from_config({{
             "mdl_t2i": {{"type": "imitation_kedro.datasets.DiffusersPipelineDataset",
                          "path": "{tmp_path}/t2i", "overwrite": True,
@@ -21,9 +24,12 @@ def test_datasets_import_and_construct_without_torch(tmp_path):
             "mdl_clip": {{"type": "imitation_kedro.datasets.OpenClipModelDataset", "path": "{tmp_path}/c"}},
             "feat_t": {{"type": "imitation_kedro.datasets.SafetensorsDataset",
                         "filepath": "{tmp_path}/t.safetensors", "versioned": True}},
+            "raw_opt": {{"type": "imitation_kedro.datasets.OptionalPartitionedDataset",
+                         "path": "{tmp_path}/none", "dataset": "pandas.ParquetDataset"}},
         }})
         for name in ("mdl_t2i", "mdl_clip", "feat_t"):
             assert not catalog.exists(name), name
+        assert catalog.load("raw_opt") == {{}}
         print(str(catalog["mdl_t2i"]))
         heavy = sorted(m for m in ("torch", "diffusers", "transformers", "open_clip") if m in sys.modules)
         assert not heavy, heavy
