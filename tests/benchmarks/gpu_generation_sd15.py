@@ -48,15 +48,11 @@ def build_sd15(device: str):
         StableDiffusionPipeline,
         UNet2DConditionModel,
     )
-    from tokenizers import pre_tokenizers
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextConfig, CLIPTextModel
 
-    chars = sorted(pre_tokenizers.ByteLevel.alphabet())
-    vocab = {c: i for i, c in enumerate(chars)}
-    vocab.update({c + "</w>": len(chars) + i for i, c in enumerate(chars)})
-    vocab["<|startoftext|>"] = len(vocab)
-    vocab["<|endoftext|>"] = len(vocab)
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+    from imitation_kedro.models.tokenizer import clip_tokenizer
+
+    tokenizer = clip_tokenizer(model_max_length=77)  # SD1.5's tokenizer, from open_clip's BPE
     with torch.device(device):
         torch.manual_seed(0)
         unet = UNet2DConditionModel(  # runwayml/stable-diffusion-v1-5 unet/config.json
@@ -92,9 +88,9 @@ def build_sd15(device: str):
                 max_position_embeddings=77,
                 hidden_act="quick_gelu",
                 projection_dim=768,
-                bos_token_id=vocab["<|startoftext|>"],
-                eos_token_id=vocab["<|endoftext|>"],
-                pad_token_id=vocab["<|endoftext|>"],
+                bos_token_id=tokenizer.bos_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id,
             )
         )
     scheduler = PNDMScheduler(  # scheduler/scheduler_config.json

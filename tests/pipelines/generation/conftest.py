@@ -52,15 +52,11 @@ def build_tiny_sd(path: Path) -> None:
         StableDiffusionPipeline,
         UNet2DConditionModel,
     )
-    from tokenizers import pre_tokenizers
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextConfig, CLIPTextModel
 
-    chars = sorted(pre_tokenizers.ByteLevel.alphabet())
-    vocab = {c: i for i, c in enumerate(chars)}
-    vocab.update({c + "</w>": len(chars) + i for i, c in enumerate(chars)})
-    vocab["<|startoftext|>"] = len(vocab)
-    vocab["<|endoftext|>"] = len(vocab)
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=32)
+    from imitation_kedro.models.tokenizer import clip_tokenizer
+
+    tokenizer = clip_tokenizer(model_max_length=32)
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
         sample_size=8,
@@ -82,15 +78,15 @@ def build_tiny_sd(path: Path) -> None:
     )
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
-            vocab_size=len(vocab),
+            vocab_size=tokenizer.vocab_size,
             hidden_size=16,
             intermediate_size=32,
             num_hidden_layers=1,
             num_attention_heads=2,
             max_position_embeddings=32,
-            bos_token_id=vocab["<|startoftext|>"],
-            eos_token_id=vocab["<|endoftext|>"],
-            pad_token_id=vocab["<|endoftext|>"],
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
             projection_dim=16,
         )
     )

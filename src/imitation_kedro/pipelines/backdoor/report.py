@@ -116,17 +116,6 @@ def _seed_ci(values: np.ndarray) -> str:
     return f"{_with_ci(mean, lo, hi)} (n={n})"
 
 
-def _mean_ci(values: np.ndarray) -> str:
-    values = np.asarray(values, dtype=float)
-    values = values[~np.isnan(values)]
-    if len(values) == 0:
-        return "n/a"
-    if len(values) == 1:
-        return f"{100 * values[0]:.1f}"
-    mean, lo, hi = t_interval(values)
-    return f"{100 * mean:.1f} ± {100 * (hi - mean):.1f} (95% CI, n={len(values)})"
-
-
 def _table(df: pd.DataFrame) -> str:
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
