@@ -12,8 +12,8 @@ from kedro.framework.project import pipelines as registered_pipelines
 from kedro.framework.startup import bootstrap_project
 from kedro.io import DataCatalog
 
-from imitation_kedro.param_schemas import PARAM_SCHEMAS, validate_parameters
-from imitation_kedro.params_base import ParameterError
+from imitation_kedro.core.params import ParameterError
+from imitation_kedro.pipeline_registry import PARAM_SCHEMAS, validate_parameters
 
 LAYER_PREFIX = {
     "raw": "raw_",

@@ -7,13 +7,13 @@ import sys
 
 import pytest
 
-from imitation_kedro.seeding import stable_seed, stable_shard
-from imitation_kedro.slugs import slugify, unique_slugs
+from imitation_kedro.core.seeding import stable_seed, stable_shard
+from imitation_kedro.core.slugs import slugify, unique_slugs
 
 
 def test_stable_seed_is_stable_across_processes():
     here = stable_seed("sd15", "Ray Moss", 2, 17)
-    code = "from imitation_kedro.seeding import stable_seed; print(stable_seed('sd15', 'Ray Moss', 2, 17))"
+    code = "from imitation_kedro.core.seeding import stable_seed; print(stable_seed('sd15', 'Ray Moss', 2, 17))"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(other.stdout) == here
     assert 0 <= here < 2**63

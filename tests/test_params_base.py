@@ -7,7 +7,7 @@ from typing import Literal
 
 import pytest
 
-from imitation_kedro.params_base import ParameterError, Params, parse_params
+from imitation_kedro.core.params import ParameterError, Params, parse_params
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ def test_every_handoff_table_in_the_base_catalog_is_schema_checked(project_root)
 
 def test_data_dictionary_is_current(project_root):
     out = subprocess.run(
-        [sys.executable, "-m", "imitation_kedro.dictionary", "--check"],
+        [sys.executable, "-m", "imitation_kedro.schemas.dictionary", "--check"],
         cwd=project_root, capture_output=True, text=True, timeout=300,
     )
     assert out.returncode == 0, out.stderr[-2000:]

@@ -9,8 +9,8 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
-from imitation_kedro.param_schemas import validate_parameters
-from imitation_kedro.params_base import ParameterError
+from imitation_kedro.core.params import ParameterError
+from imitation_kedro.pipeline_registry import validate_parameters
 
 logger = logging.getLogger(__name__)
 

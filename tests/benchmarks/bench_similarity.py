@@ -53,8 +53,8 @@ from imitation_kedro.pipelines.similarity.references import generated_source
 def build(model: str, device: str, batch: int, precision: str) -> tuple[Any, dict[str, Any], int]:
     """(``mdl_miniature_clip``-like bundle or None, embedder spec, default input size)."""
     if model in ("miniature", "vit-b-32"):
-        from imitation_kedro.datasets.open_clip_model import create_bundle
         from imitation_kedro.models.miniature_clip import miniature_clip_config
+        from imitation_kedro.models.open_clip_bundle import create_bundle
 
         if model == "miniature":
             bundle = create_bundle(

@@ -122,7 +122,7 @@ def tiny_clip_bundle():
     """A tiny ViT open_clip model from a custom config (32x32 images), seeded."""
     import torch
 
-    from imitation_kedro.datasets.open_clip_model import create_bundle
+    from imitation_kedro.models.open_clip_bundle import create_bundle
 
     torch.set_num_threads(1)
     return create_bundle("tiny-vit-test", TINY_CLIP_CFG, seed=0)

@@ -11,7 +11,7 @@ from kedro.io import DataCatalog, DatasetError
 from PIL import Image
 
 from imitation_kedro.datasets import OpenClipModelDataset
-from imitation_kedro.datasets.open_clip_model import OpenClipBundle, create_bundle
+from imitation_kedro.models.open_clip_bundle import OpenClipBundle, create_bundle
 
 from .conftest import TINY_CLIP_CFG, TINY_RN_CFG
 

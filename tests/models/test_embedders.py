@@ -26,7 +26,7 @@ TINY_CFG = {
 def embedder():
     import torch
 
-    from imitation_kedro.datasets.open_clip_model import create_bundle
+    from imitation_kedro.models.open_clip_bundle import create_bundle
 
     torch.set_num_threads(1)
     return OpenClipEmbedder(create_bundle("tiny-embedder-test", TINY_CFG, seed=1), batch_size=2)

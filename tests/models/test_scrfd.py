@@ -300,8 +300,8 @@ def _detector_and_arcface(tmp_path, decode_values):
 
 
 def test_factory_and_params_select_the_scrfd_detector(tmp_path, decode_values):
+    from imitation_kedro.core.params import ParameterError, parse_params
     from imitation_kedro.models.embedder_factory import build_embedder
-    from imitation_kedro.params_base import ParameterError, parse_params
     from imitation_kedro.pipelines.similarity.params import EmbedderParams, SimilarityParams
 
     det_path, arc = _detector_and_arcface(tmp_path, decode_values)
@@ -333,7 +333,7 @@ def test_factory_and_params_select_the_scrfd_detector(tmp_path, decode_values):
 
 
 def test_frequency_verification_builds_arcface_with_scrfd(tmp_path, decode_values):
-    from imitation_kedro.params_base import ParameterError, parse_params
+    from imitation_kedro.core.params import ParameterError, parse_params
     from imitation_kedro.pipelines.frequency import verification as ver
     from imitation_kedro.pipelines.frequency.params import VerificationParams
 

@@ -5,19 +5,20 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import os
 import pkgutil
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 
+from imitation_kedro.core.progress import progress_enabled
 from imitation_kedro.models.hub import (
     ModelSourceError,
     check_no_pickle_only,
     resolve_model_source,
     write_model_dir,
 )
+from imitation_kedro.models.schedulers import SchedulerSpecError, make_scheduler
 
 FORBIDDEN_KEYS = ("trust_remote_code", "custom_pipeline", "custom_revision")
 DTYPES = {
@@ -141,7 +142,7 @@ class DiffusersPipelineDataset(AbstractVersionedDataset[Any, Any]):
 
     Example catalog entries::
 
-        mdl_miniature_t2i:            # re-saved by the world pipeline on every run
+        mdl_t2i:            # re-saved by the world pipeline on every run
           type: imitation_kedro.datasets.DiffusersPipelineDataset
           path: data/06_models/miniature_t2i
           overwrite: true             # without it a second run fails: the directory is not empty
@@ -279,10 +280,15 @@ class DiffusersPipelineDataset(AbstractVersionedDataset[Any, Any]):
                 f"load_args.safety_checker is true but {source} has no safety checker"
             )
         if scheduler is not None:
-            pipe.scheduler = make_scheduler(scheduler, pipe.scheduler.config)
+            try:
+                pipe.scheduler = make_scheduler(
+                    scheduler, pipe.scheduler.config, "load_args.scheduler"
+                )
+            except SchedulerSpecError as exc:
+                raise DatasetError(str(exc)) from None
         if device is not None:
             pipe = pipe.to(device)
-        if os.environ.get("IMITATION_KEDRO_PROGRESS", "1") in {"0", "false", "False"}:
+        if not progress_enabled():
             pipe.set_progress_bar_config(disable=True)
         return pipe
 
@@ -318,22 +324,3 @@ def _init_params(cls: type) -> set[str]:
     import inspect
 
     return set(inspect.signature(cls.__init__).parameters)
-
-
-def make_scheduler(spec: str | dict[str, Any], base_config: Any) -> Any:
-    """A diffusers scheduler from ``"ClassName"`` or ``{"class": ..., "config": {...}}``, started
-    from the pipeline's scheduler config (timesteps, betas) with the overrides applied."""
-    import diffusers
-
-    if isinstance(spec, str):
-        name, overrides = spec, {}
-    elif isinstance(spec, dict) and "class" in spec and set(spec) <= {"class", "config"}:
-        name, overrides = spec["class"], dict(spec.get("config") or {})
-    else:
-        raise DatasetError(
-            f"load_args.scheduler {spec!r}: give a class name or {{class: Name, config: {{...}}}}"
-        )
-    cls = getattr(diffusers, str(name), None)
-    if not (isinstance(cls, type) and issubclass(cls, diffusers.SchedulerMixin)):
-        raise DatasetError(f"load_args.scheduler: {name!r} is not a diffusers scheduler class")
-    return cls.from_config(base_config, **overrides)

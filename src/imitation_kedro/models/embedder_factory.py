@@ -15,15 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"embedder.device is {device!r} but CUDA is not available")
-    return device
+from imitation_kedro.core.devices import resolve_device
 
 
 def module_fingerprint(module: Any) -> str:
@@ -95,7 +87,7 @@ def _open_clip(bundle: Any, spec: Any, name: str) -> PreparedOpenClip:
             f"embedder kind {spec.kind!r} expects an OpenClipBundle (mdl_miniature_clip), got "
             f"{type(bundle).__name__}"
         )
-    inner = OpenClipEmbedder(bundle, batch_size=spec.batch_size, device=resolve_device(spec.device))
+    inner = OpenClipEmbedder(bundle, batch_size=spec.batch_size, device=resolve_device(spec.device, "embedder.device"))
     return PreparedOpenClip(inner, spec.name or f"{name}-{module_fingerprint(bundle.model)}")
 
 
@@ -133,12 +125,12 @@ def build_embedder(spec: Any, bundle: Any = None) -> Any:
             return bundle
         return _open_clip(bundle, spec, "miniature_clip")
     if kind == "open_clip":
-        from imitation_kedro.datasets.open_clip_model import create_bundle
+        from imitation_kedro.models.open_clip_bundle import create_bundle
 
         precision = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16"}[spec.precision]
         loaded = create_bundle(
             spec.arch, pretrained=spec.pretrained or spec.checkpoint or None, precision=precision,
-            device=resolve_device(spec.device),
+            device=resolve_device(spec.device, "embedder.device"),
         )
         return _open_clip(loaded, spec, f"open_clip-{spec.arch}")
     if kind == "csd":
@@ -146,7 +138,7 @@ def build_embedder(spec: Any, bundle: Any = None) -> Any:
 
         model = load_csd_model(spec.checkpoint)
         name = spec.name or f"csd-{file_fingerprint(spec.checkpoint)[:12]}"
-        return CSDEmbedder(model, spec.batch_size, resolve_device(spec.device), spec.precision, name)
+        return CSDEmbedder(model, spec.batch_size, resolve_device(spec.device, "embedder.device"), spec.precision, name)
     if kind == "arcface_onnx":
         from pathlib import Path
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from imitation_kedro.progress import progress
+from imitation_kedro.core.progress import progress
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -154,7 +154,7 @@ class PixelPipeline:
 
 
 class OpenClipEmbedder:
-    """Image and text embeddings from an :class:`~imitation_kedro.datasets.open_clip_model.OpenClipBundle`.
+    """Image and text embeddings from an :class:`~imitation_kedro.models.open_clip_bundle.OpenClipBundle`.
 
     ``batch_size`` images go through the model at a time; ``num_workers`` > 0 preprocesses the
     next batch in threads while the model runs (decoding/resizing overlap). ``device`` defaults to

@@ -4,7 +4,7 @@ The model is a plain ``open_clip.CLIP`` built from a config registered under the
 ``miniature-clip``, so ``open_clip.create_model("miniature-clip")`` and
 ``open_clip.get_tokenizer("miniature-clip")`` work once the config is registered (the open_clip
 model dataset does it at load; :func:`register_miniature_clip` does it by hand). A fresh model:
-``imitation_kedro.datasets.open_clip_model.create_bundle(MODEL_NAME, model_cfg=miniature_clip_config(), seed=0)``.
+``imitation_kedro.models.open_clip_bundle.create_bundle(MODEL_NAME, model_cfg=miniature_clip_config(), seed=0)``.
 Same BPE vocabulary as every CLIP; context length 32.
 """
 

@@ -11,7 +11,7 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
-from imitation_kedro.params_base import ParameterError
+from imitation_kedro.core.params import ParameterError
 from imitation_kedro.pipelines.backdoor import create_pipeline
 from imitation_kedro.pipelines.backdoor import data as D
 from imitation_kedro.pipelines.backdoor.augment import augment_captions

@@ -147,7 +147,7 @@ def image_catalog(root: Path, concepts: pd.DataFrame, pipe: Any, params: Generat
     return DataCatalog(
         datasets={
             "raw_concepts": MemoryDataset(concepts),
-            "mdl_miniature_t2i": MemoryDataset(pipe, copy_mode="assign"),
+            "mdl_t2i": MemoryDataset(pipe, copy_mode="assign"),
             "params:generation": MemoryDataset(params, copy_mode="assign"),
             "out_existing_generated_images": ExistingPartitionsDataset(**images),
             "out_generated_images": PartitionedDataset(**images),

@@ -41,11 +41,11 @@ def test_every_output_is_declared_with_its_layer():
         entries["out_existing_generated_images"]["path"] == entries["out_generated_images"]["path"]
     )
     free = pipeline.inputs() - {"params:generation"}
-    assert free == {"raw_concepts", "mdl_miniature_t2i", "out_existing_generated_images"}
+    assert free == {"raw_concepts", "mdl_t2i", "out_existing_generated_images"}
 
 
 def test_paper_model_entry_follows_the_model_parameter():
-    entry = _entries("paper")["mdl_miniature_t2i"]
+    entry = _entries("paper")["mdl_t2i"]
     assert entry["type"] == "imitation_kedro.datasets.DiffusersPipelineDataset"
     assert entry["model_id"] == "stable-diffusion-v1-5/stable-diffusion-v1-5"
     assert entry["load_args"] == {"safety_checker": False}
@@ -64,7 +64,7 @@ def test_base_catalog_runs_twice_and_versions_the_manifest(tmp_path, concepts, t
     for run, version in enumerate(["2026-01-01T00.00.00.000Z", "2026-01-01T00.00.01.000Z"]):
         catalog = DataCatalog.from_config(entries, save_version=version)
         catalog["raw_concepts"] = concepts
-        catalog["mdl_miniature_t2i"] = load_tiny_sd(tiny_sd_dir)
+        catalog["mdl_t2i"] = load_tiny_sd(tiny_sd_dir)
         catalog["params:generation"] = params
         SequentialRunner().run(create_pipeline(), catalog)
         manifest = catalog.load("out_generation_manifest")

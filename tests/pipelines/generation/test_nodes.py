@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from imitation_kedro.params_base import ParameterError
+from imitation_kedro.core.params import ParameterError
+from imitation_kedro.core.seeding import stable_seed
 from imitation_kedro.pipelines.generation.nodes import (
     build_prompt_table,
     merge_generation_manifests,
@@ -19,7 +20,6 @@ from imitation_kedro.pipelines.generation.nodes import (
 from imitation_kedro.pipelines.generation.params import GenerationParams
 from imitation_kedro.pipelines.generation.prompts import check_template
 from imitation_kedro.pipelines.generation.sharding import select_shard
-from imitation_kedro.seeding import stable_seed
 from tests.pipelines.generation.conftest import TINY_PARAMS, make_params
 
 CONF = Path(__file__).resolve().parents[3] / "conf"

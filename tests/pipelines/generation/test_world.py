@@ -33,8 +33,8 @@ def _run(root: Path, world: dict, params: GenerationParams):
     catalog = DataCatalog.from_config(entries)
     catalog["raw_concepts"] = world["raw_concepts"]
     # A fresh load per run, as `kedro run` does (preparing the pipeline mutates it).
-    catalog["mdl_miniature_t2i"] = DiffusersPipelineDataset(
-        path=str(world["paths"]["mdl_miniature_t2i"]), pipeline_class="MiniatureTextToImagePipeline"
+    catalog["mdl_t2i"] = DiffusersPipelineDataset(
+        path=str(world["paths"]["mdl_t2i"]), pipeline_class="MiniatureTextToImagePipeline"
     ).load()
     catalog["params:generation"] = params
     SequentialRunner().run(create_pipeline(), catalog)

@@ -132,7 +132,7 @@ def tiny_clip_bundle():
     """A random-weight OpenClipBundle from a tiny custom config (the world's code path, no download)."""
     import torch
 
-    from imitation_kedro.datasets.open_clip_model import create_bundle
+    from imitation_kedro.models.open_clip_bundle import create_bundle
 
     torch.set_num_threads(1)
     return create_bundle("similarity-test-tiny", model_cfg=TINY_CLIP_CFG, seed=0)

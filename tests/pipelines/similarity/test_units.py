@@ -11,7 +11,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from imitation_kedro.params_base import ParameterError, parse_params
+from imitation_kedro.core.params import ParameterError, parse_params
 from imitation_kedro.pipelines.similarity.decoding import decode_image, iter_decoded_batches
 from imitation_kedro.pipelines.similarity.embedding_cache import (
     CacheMismatchError,

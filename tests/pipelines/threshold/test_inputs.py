@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imitation_kedro.params_base import ParameterError, parse_params
+from imitation_kedro.core.params import ParameterError, parse_params
 from imitation_kedro.pipelines.threshold.inputs import ThresholdInputError, prepare_tables
 from imitation_kedro.pipelines.threshold.params import ThresholdParams
 

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from imitation_kedro.core.phrase_rule import PhraseMatcher, normalise_phrase, tokenize
 from imitation_kedro.pipelines.world import concepts as C
 from imitation_kedro.pipelines.world import corpus as K
 from imitation_kedro.pipelines.world.params import WorldParams
-from imitation_kedro.pipelines.world.phrase_rule import PhraseMatcher, normalise_phrase, tokenize
 from imitation_kedro.pipelines.world.render import from_png
 from tests.fixtures.world import world_config
 

@@ -33,9 +33,9 @@ def test_clip_text_tower_copies_the_open_clip_text_features():
     import open_clip
     import torch
 
-    from imitation_kedro.datasets.open_clip_model import create_bundle
     from imitation_kedro.models.miniature_clip import MODEL_NAME, miniature_clip_config
     from imitation_kedro.models.miniature_t2i import ClipTextTower
+    from imitation_kedro.models.open_clip_bundle import create_bundle
     from imitation_kedro.models.tokenizer import clip_tokenizer
 
     cfg = miniature_clip_config(embed_dim=16, vision_width=32, text_width=32, context_length=16)

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from imitation_kedro.params_base import ParameterError
+from imitation_kedro.core.params import ParameterError
 from imitation_kedro.pipelines.world.params import WorldParams
 from tests.fixtures.world import world_config
 

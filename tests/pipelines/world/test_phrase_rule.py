@@ -7,7 +7,7 @@ import unicodedata
 
 import pytest
 
-from imitation_kedro.pipelines.world.phrase_rule import (
+from imitation_kedro.core.phrase_rule import (
     PhraseMatcher,
     matches,
     normalise_phrase,

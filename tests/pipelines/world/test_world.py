@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imitation_kedro.pipelines.world.phrase_rule import PhraseMatcher
+from imitation_kedro.core.phrase_rule import PhraseMatcher
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +50,7 @@ def test_planted_counts_match_the_parquet_rows(tiny_world):
 def test_pipeline_round_trip_gives_the_same_images(tiny_world, tmp_path):
     from imitation_kedro.datasets import DiffusersPipelineDataset
 
-    pipe = tiny_world["mdl_miniature_t2i"]
+    pipe = tiny_world["mdl_t2i"]
     prompts = ["an image of Ray Moss", "an image of Ray", "a photo of a dog"]
     before = np.stack([np.asarray(i) for i in _generate(pipe, prompts, [1, 2, 3])])
     ds = DiffusersPipelineDataset(path=str(tmp_path / "t2i"))
@@ -64,7 +64,7 @@ def test_pipeline_round_trip_gives_the_same_images(tiny_world, tmp_path):
 
 
 def test_seeds_and_guidance_change_the_output(tiny_world):
-    pipe = tiny_world["mdl_miniature_t2i"]
+    pipe = tiny_world["mdl_t2i"]
     prompt = [tiny_world["raw_concepts"]["concept"].iloc[0]] * 2
     a = np.stack([np.asarray(i, dtype=np.int16) for i in _generate(pipe, prompt, [7, 8])])
     b = np.stack([np.asarray(i, dtype=np.int16) for i in _generate(pipe, prompt, [7, 8])])
@@ -75,7 +75,7 @@ def test_seeds_and_guidance_change_the_output(tiny_world):
 
 
 def test_pipeline_call_signature_like_stable_diffusion(tiny_world):
-    pipe = tiny_world["mdl_miniature_t2i"]
+    pipe = tiny_world["mdl_t2i"]
     images = _generate(pipe, ["x", "y"], [0, 1], output_type="pil")
     assert [im.size for im in images] == [(32, 32), (32, 32)] and images[0].mode == "RGB"
     with pytest.raises(ValueError, match="height=64"):

@@ -17,7 +17,7 @@ import re
 
 import pandas as pd
 
-from imitation_kedro.seeding import stable_seed
+from imitation_kedro.core.seeding import stable_seed
 
 from .params import AugmentParams
 

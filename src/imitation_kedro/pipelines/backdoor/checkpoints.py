@@ -13,7 +13,7 @@ from typing import Any
 from kedro.io import AbstractVersionedDataset
 from kedro.io.core import Version
 
-from imitation_kedro.slugs import slugify
+from imitation_kedro.core.slugs import slugify
 
 
 class ClipCheckpointsDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]]):

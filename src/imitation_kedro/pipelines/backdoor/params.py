@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from imitation_kedro.params_base import ParameterError, Params
+from imitation_kedro.core.params import ParameterError, Params
 
 OBJECTIVES = ("mmcl", "mmcl_ssl", "ssl", "siglip", "siglip_bias")
 CLEAN_OBJECTIVES = ("mmcl", "ssl", "mmcl_ssl")

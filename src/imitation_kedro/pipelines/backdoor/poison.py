@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from imitation_kedro.seeding import stable_seed
+from imitation_kedro.core.seeding import stable_seed
 
 from .data import BackdoorDataError, decode_images, encode_png
 from .params import AttackParams

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imitation_kedro.seeding import stable_seed
+from imitation_kedro.core.seeding import stable_seed
 
 from . import data as D
 from .params import AttackParams, DataParams

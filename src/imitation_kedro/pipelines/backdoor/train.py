@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from imitation_kedro.progress import progress
-from imitation_kedro.seeding import stable_seed
+from imitation_kedro.core.progress import progress
+from imitation_kedro.core.seeding import stable_seed
 
 from .augment import make_image_augmenter
 from .losses import gather_features, needs_views, objective_loss

@@ -27,8 +27,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from imitation_kedro.core.progress import progress
 from imitation_kedro.pipelines.frequency.params import AcquisitionParams
-from imitation_kedro.progress import progress
 
 logger = logging.getLogger(__name__)
 

@@ -27,10 +27,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from imitation_kedro.core.progress import progress
+from imitation_kedro.core.seeding import stable_seed
 from imitation_kedro.pipelines.frequency.matching import CaptionMatcher, MatchingError, PatternTable
 from imitation_kedro.pipelines.frequency.params import FrequencyParams
-from imitation_kedro.progress import progress
-from imitation_kedro.seeding import stable_seed
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Caption phrase matching: the rule, concept patterns, and an all-concepts-in-one-pass scanner.
 
-The rule (FIT §3.1: Elasticsearch ``match_phrase`` on the standard analyser), identical to the
-world's reference rule in ``imitation_kedro.pipelines.world.phrase_rule``:
+The rule (FIT §3.1: Elasticsearch ``match_phrase`` on the standard analyser) is
+:mod:`imitation_kedro.core.phrase_rule` (``tokenize``), the one the world's ground truth uses:
 
 * Caption text is Unicode-NFC normalised, lower-cased with ``str.lower`` and ``’`` becomes ``'``.
   Accents are not folded ("Zoë" does not match "Zoe").
@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -45,23 +44,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-_TOKEN = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
+from imitation_kedro.core.phrase_rule import normalise_phrase, tokenize
+
 SEP = 1  # row separator code point (never part of a normalised row: control chars split tokens)
 SPACE = 32
 APOS = 39
-
-
-def tokenize(text: object) -> tuple[str, ...]:
-    """Lower-cased analyser tokens of ``text`` (empty for None/NaN/empty)."""
-    if not isinstance(text, str) or not text:
-        return ()
-    norm = unicodedata.normalize("NFC", text).lower().replace("\u2019", "'")
-    return tuple(_TOKEN.findall(norm))
-
-
-def normalise_phrase(phrase: object) -> str:
-    """A name's canonical form: its tokens joined by single spaces ('' if it has none)."""
-    return " ".join(tokenize(phrase))
 
 
 # --- ASCII byte tables: lower-case letters, keep digits and apostrophes, everything else space.

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from imitation_kedro.core.seeding import stable_seed
 from imitation_kedro.pipelines.frequency import acquisition as acq
 from imitation_kedro.pipelines.frequency import calibration as cal
 from imitation_kedro.pipelines.frequency import verification as ver
@@ -17,7 +18,6 @@ from imitation_kedro.pipelines.frequency.local_engine import count_local
 from imitation_kedro.pipelines.frequency.matching import PatternTable, build_patterns
 from imitation_kedro.pipelines.frequency.params import FrequencyParams
 from imitation_kedro.pipelines.frequency.spark_engine import count_spark, is_spark_frame, to_pandas
-from imitation_kedro.seeding import stable_seed
 
 logger = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from imitation_kedro.params_base import ParameterError, Params
-from imitation_kedro.pipelines.similarity.params import FaceDetectorParams
+from imitation_kedro.core.params import ParameterError, Params
+from imitation_kedro.models.face_specs import FaceDetectorParams
 
 
 @dataclass(frozen=True)

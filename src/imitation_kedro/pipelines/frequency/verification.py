@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from imitation_kedro.progress import progress
+from imitation_kedro.core.progress import progress
 
 SCORE_COLUMNS = ["concept", "domain", "key", "score", "gate_score", "verified"]
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from imitation_kedro.core.devices import resolve_device
 from imitation_kedro.pipelines.generation import render
 from imitation_kedro.pipelines.generation.grids import (
     concept_mosaic,
@@ -67,7 +68,7 @@ def _check_checkpoint(pipe: Any, params: GenerationParams) -> str:
     if wanted and loaded and not _same_checkpoint(loaded, wanted):
         raise ValueError(
             f"generation.model is {params.model!r} with checkpoint {wanted!r}, but the catalog "
-            f"entry mdl_miniature_t2i loaded {loaded!r}; run with --params "
+            f"entry mdl_t2i loaded {loaded!r}; run with --params "
             f"generation.model={params.model} so both agree (see conf/paper/catalog_generation.yml)"
         )
     return loaded or wanted or ""
@@ -118,7 +119,7 @@ def generate_images(
 
 
 def _prepare(pipe: Any, params: GenerationParams) -> dict[str, Any]:
-    device = render.resolve_device(params.speed.device)
+    device = resolve_device(params.speed.device, "generation.speed.device")
     return render.prepare_pipeline(pipe, params.settings, params.speed, device)
 
 

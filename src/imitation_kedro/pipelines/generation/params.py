@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from imitation_kedro.params_base import ParameterError, Params
+from imitation_kedro.core.params import ParameterError, Params
 from imitation_kedro.pipelines.generation.prompts import check_template
 
 _MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")

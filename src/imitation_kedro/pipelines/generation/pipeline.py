@@ -37,7 +37,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 generate_images,
-                inputs=["int_generation_plan", "mdl_miniature_t2i", "params:generation"],
+                inputs=["int_generation_plan", "mdl_t2i", "params:generation"],
                 outputs=["out_generated_images", "int_render_log"],
                 name="generate_images",
                 tags=["shard"],

@@ -6,8 +6,8 @@ import string
 
 import pandas as pd
 
-from imitation_kedro.seeding import stable_seed
-from imitation_kedro.slugs import slugify, unique_slugs
+from imitation_kedro.core.seeding import stable_seed
+from imitation_kedro.core.slugs import slugify, unique_slugs
 
 PROMPT_COLUMNS = [
     "model",
@@ -74,7 +74,7 @@ def validate_concepts(concepts: pd.DataFrame) -> pd.DataFrame:
             if given != slugs[name]:
                 raise ValueError(
                     f"raw_concepts: concept {name!r} has slug {given!r} but slugify gives "
-                    f"{slugs[name]!r}; paths must come from imitation_kedro.slugs.slugify"
+                    f"{slugs[name]!r}; paths must come from imitation_kedro.core.slugs.slugify"
                 )
     out = concepts[["concept", "domain"]].copy()
     out["slug"] = [slugs[n] for n in names]

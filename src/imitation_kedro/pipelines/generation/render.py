@@ -14,23 +14,10 @@ from typing import Any
 
 import pandas as pd
 
-from imitation_kedro.progress import progress
+from imitation_kedro.core.progress import progress
+from imitation_kedro.models.schedulers import make_scheduler
 
 logger = logging.getLogger(__name__)
-
-
-def resolve_device(name: str) -> str:
-    """``auto`` -> cuda, then mps, then cpu; an explicit device must be available."""
-    import torch
-
-    if name == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        mps = getattr(torch.backends, "mps", None)
-        return "mps" if mps is not None and mps.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"generation.speed.device is {name!r} but CUDA is not available here")
-    return name
 
 
 def _batch_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int | None:
@@ -111,25 +98,18 @@ def make_batch_invariant(pipe: Any) -> int:
     return wrapped
 
 
-def _set_scheduler(pipe: Any, name: str) -> None:
-    import diffusers
-
-    cls = getattr(diffusers, name, None)
-    if cls is None or not hasattr(cls, "from_config") or "Scheduler" not in name:
-        raise ValueError(f"scheduler {name!r} is not a diffusers scheduler class")
-    pipe.scheduler = cls.from_config(pipe.scheduler.config)
-
-
 def prepare_pipeline(pipe: Any, settings: Any, speed: Any, device: str) -> dict[str, Any]:
     """Apply settings and speed options to ``pipe`` in place; return what was actually used."""
     import torch
 
     if not callable(pipe):
         raise TypeError(
-            f"mdl_miniature_t2i loaded a {type(pipe).__name__}, not a diffusers pipeline"
+            f"mdl_t2i loaded a {type(pipe).__name__}, not a diffusers pipeline"
         )
     if settings.scheduler:
-        _set_scheduler(pipe, settings.scheduler)
+        pipe.scheduler = make_scheduler(
+            settings.scheduler, pipe.scheduler.config, "generation scheduler"
+        )
     if hasattr(pipe, "safety_checker"):
         if not settings.safety_checker:
             pipe.safety_checker = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from imitation_kedro.seeding import stable_shard
+from imitation_kedro.core.seeding import stable_shard
 
 
 def shard_of(concept: str, prompt_id: int, index: int, num_shards: int) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imitation_kedro.progress import progress
+from imitation_kedro.core.progress import progress
 
 from .decoding import iter_decoded_batches
 from .embedding_cache import cache_rows, load_cache, partition_id

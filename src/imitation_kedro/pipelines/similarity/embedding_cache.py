@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from imitation_kedro.slugs import slugify
+from imitation_kedro.core.slugs import slugify
 
 CACHE_COLUMNS = ["image_key", "embedder", "dim", "n_faces", "embedding", "reason"]
 Entry = tuple[int, "np.ndarray | None"]

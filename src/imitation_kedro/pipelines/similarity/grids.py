@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imitation_kedro.slugs import slugify
+from imitation_kedro.core.slugs import slugify
 
 from .decoding import decode_image
 from .params import GridParams

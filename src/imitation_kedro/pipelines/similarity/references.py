@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from imitation_kedro.seeding import stable_shard
+from imitation_kedro.core.seeding import stable_shard
 
 from .embedding_cache import bytes_digest, digest
 from .params import SimilarityParams

@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from imitation_kedro.core.seeding import stable_seed
 from imitation_kedro.pipelines.threshold.bootstrap import bootstrap_change, percentile_ci
 from imitation_kedro.pipelines.threshold.params import ThresholdParams
 from imitation_kedro.pipelines.threshold.pelt import pelt_l2, read_paper, ruptures_breakpoints
 from imitation_kedro.pipelines.threshold.segmented import best_break, segmented_test
 from imitation_kedro.schemas import SCHEMAS
-from imitation_kedro.seeding import stable_seed
 
 logger = logging.getLogger(__name__)
 

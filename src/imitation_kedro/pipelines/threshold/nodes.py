@@ -10,13 +10,13 @@ from typing import Any
 
 import pandas as pd
 
+from imitation_kedro.core.progress import progress
 from imitation_kedro.pipelines.threshold import curves as _curves
 from imitation_kedro.pipelines.threshold import plots as _plots
 from imitation_kedro.pipelines.threshold.detect import THRESHOLD_COLUMNS, detect_group
 from imitation_kedro.pipelines.threshold.inputs import GROUP, prepare_tables
 from imitation_kedro.pipelines.threshold.params import ThresholdParams
 from imitation_kedro.pipelines.threshold.report import build_report
-from imitation_kedro.progress import progress
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from imitation_kedro.params_base import ParameterError, Params
+from imitation_kedro.core.params import ParameterError, Params
 
 METHODS = ("paper", "segmented")
 

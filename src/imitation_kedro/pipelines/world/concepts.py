@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pandas as pd
 
+from imitation_kedro.core.phrase_rule import normalise_phrase
+from imitation_kedro.core.seeding import stable_seed
+from imitation_kedro.core.slugs import unique_slugs
 from imitation_kedro.pipelines.world.names import generate_names, make_alias
 from imitation_kedro.pipelines.world.params import WorldParams
-from imitation_kedro.pipelines.world.phrase_rule import normalise_phrase
 from imitation_kedro.pipelines.world.render import random_spec, render, to_png
-from imitation_kedro.seeding import stable_seed
-from imitation_kedro.slugs import unique_slugs
 
 SPEC_COLUMNS = ["concept", "slug", "domain", "aliases", "planted_frequency", "spec"]
 

@@ -9,12 +9,12 @@ import random
 import numpy as np
 import pandas as pd
 
+from imitation_kedro.core.phrase_rule import PhraseMatcher
+from imitation_kedro.core.progress import progress
+from imitation_kedro.core.seeding import stable_seed
 from imitation_kedro.pipelines.world import captions as cap
 from imitation_kedro.pipelines.world.params import WorldParams
-from imitation_kedro.pipelines.world.phrase_rule import PhraseMatcher
 from imitation_kedro.pipelines.world.render import random_spec, render, to_png
-from imitation_kedro.progress import progress
-from imitation_kedro.seeding import stable_seed
 
 logger = logging.getLogger(__name__)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from imitation_kedro.core.phrase_rule import normalise_phrase, tokenize
+from imitation_kedro.core.slugs import slugify
 from imitation_kedro.pipelines.world import captions
-from imitation_kedro.pipelines.world.phrase_rule import normalise_phrase, tokenize
-from imitation_kedro.slugs import slugify
 
 _ONSETS = ["b", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr",
            "gr", "kl", "st", "th", "vr", "sk"]

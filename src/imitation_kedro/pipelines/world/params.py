@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from imitation_kedro.params_base import ParameterError, Params
-from imitation_kedro.pipelines.world.phrase_rule import normalise_phrase
+from imitation_kedro.core.params import ParameterError, Params
+from imitation_kedro.core.phrase_rule import normalise_phrase
 
 DEFAULT_SPECIAL_NAMES = [
     "Ray",

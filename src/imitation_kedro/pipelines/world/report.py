@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from imitation_kedro.core.seeding import stable_seed
 from imitation_kedro.pipelines.world.params import WorldParams
 from imitation_kedro.pipelines.world.render import from_png
-from imitation_kedro.seeding import stable_seed
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def clip_model_of(loaded: Any) -> Any:
 
 
 def evaluate_world(  # noqa: PLR0913
-    mdl_miniature_t2i: Any,
+    mdl_t2i: Any,
     mdl_miniature_clip: Any,
     raw_concepts: pd.DataFrame,
     raw_reference_images: pd.DataFrame,
@@ -62,7 +62,7 @@ def evaluate_world(  # noqa: PLR0913
         torch.Generator().manual_seed(stable_seed(params.seed, "world", "report", c, i))
         for c in concepts for i in range(k)
     ]
-    pipe = mdl_miniature_t2i
+    pipe = mdl_t2i
     pipe.set_progress_bar_config(disable=True)
     images = pipe(
         prompt=prompts, generator=generators, num_inference_steps=rp.num_inference_steps,

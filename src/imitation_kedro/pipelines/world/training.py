@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from imitation_kedro.core.progress import progress
+from imitation_kedro.core.seeding import stable_seed
 from imitation_kedro.pipelines.world.params import WorldParams
 from imitation_kedro.pipelines.world.render import from_png
-from imitation_kedro.progress import progress
-from imitation_kedro.seeding import stable_seed
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +50,8 @@ def train_miniature_clip(int_training_images: dict[str, Any], params: WorldParam
     """
     import torch
 
-    from imitation_kedro.datasets.open_clip_model import create_bundle
     from imitation_kedro.models.miniature_clip import MODEL_NAME, miniature_clip_config, train_clip
+    from imitation_kedro.models.open_clip_bundle import create_bundle
 
     cp = params.clip
     keep = [i for i, c in enumerate(int_training_images["captions"]) if c.strip()]

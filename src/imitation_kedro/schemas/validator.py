@@ -1,4 +1,4 @@
-"""Schemas of the handoff tables: one source for save-time validation and the data dictionary.
+"""The table validator: every handoff table checked against its schema on save.
 
 Catalog entries declare ``validator: {class: imitation_kedro.schemas.TableValidator,
 options: {table: <name>}}`` (Kedro 1.7's catalog-native validation), so a renamed or retyped
@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from imitation_kedro.schema_tables import FREQUENCY, KINDS, SIMILARITY, WORLD, Column, TableSchema
-from imitation_kedro.schema_tables_results import BACKDOOR, THRESHOLD
+from imitation_kedro.schemas.backdoor import BACKDOOR
+from imitation_kedro.schemas.columns import KINDS, TableSchema
+from imitation_kedro.schemas.frequency import FREQUENCY
+from imitation_kedro.schemas.similarity import SIMILARITY
+from imitation_kedro.schemas.threshold import THRESHOLD
+from imitation_kedro.schemas.world import WORLD
 
-__all__ = ["SCHEMAS", "Column", "SchemaError", "TableSchema", "TableValidator", "validate_table"]
-
-_KINDS = KINDS
+__all__ = ["SCHEMAS", "SchemaError", "TableValidator", "validate_table"]
 
 SCHEMAS: dict[str, TableSchema] = {
     s.name: s for s in [*WORLD, *FREQUENCY, *SIMILARITY, *THRESHOLD, *BACKDOOR]
@@ -42,7 +44,7 @@ def _value_ok(kind: str, value: Any) -> bool:
         return isinstance(value, (bytes, bytearray, memoryview))
     if kind == "list":
         return isinstance(value, (list, tuple, np.ndarray))
-    raise SchemaError(f"unknown column kind {kind!r}; known: {sorted(_KINDS)}")
+    raise SchemaError(f"unknown column kind {kind!r}; known: {sorted(KINDS)}")
 
 
 def _kind_ok(kind: str, series: Any) -> bool:
@@ -86,7 +88,7 @@ def validate_table(data: Any, schema: TableSchema) -> Any:
             raise SchemaError(f"{schema.name}.{col.name}: null values at rows {rows}")
         if not _kind_ok(col.kind, series):
             raise SchemaError(
-                f"{schema.name}.{col.name}: expected {_KINDS[col.kind]}, got dtype {series.dtype}"
+                f"{schema.name}.{col.name}: expected {KINDS[col.kind]}, got dtype {series.dtype}"
             )
     if schema.key and data.duplicated(list(schema.key)).any():
         dup = data[data.duplicated(list(schema.key), keep=False)][list(schema.key)].head(3)

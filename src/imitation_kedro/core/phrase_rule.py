@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 _TOKEN = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
 
 
-def tokenize(text: str | None) -> tuple[str, ...]:
+def tokenize(text: object) -> tuple[str, ...]:
     """Lower-cased analyser tokens of ``text`` (empty for ``None``, NaN or empty text)."""
     if not isinstance(text, str) or not text:
         return ()
@@ -33,7 +33,7 @@ def tokenize(text: str | None) -> tuple[str, ...]:
     return tuple(_TOKEN.findall(norm))
 
 
-def normalise_phrase(phrase: str) -> str:
+def normalise_phrase(phrase: object) -> str:
     """The canonical form of a name: its tokens joined by single spaces (duplicate detection)."""
     return " ".join(tokenize(phrase))
 
@@ -50,7 +50,7 @@ def phrase_in_tokens(tokens: tuple[str, ...], phrase: tuple[str, ...]) -> bool:
     return False
 
 
-def matches(caption: str | None, phrase: str) -> bool:
+def matches(caption: object, phrase: str) -> bool:
     """True when ``caption`` names ``phrase`` under the rule above."""
     return phrase_in_tokens(tokenize(caption), tokenize(phrase))
 
