@@ -76,7 +76,7 @@ def main() -> None:
         for which in ("bare", "pipeline", "bare2", "pipeline2"):  # interleaved against noise
             bundle = build_model(params.model, math.log(1 / 0.07), seed=0)
             words = [f"a photo of thing {i % 97}" for i in range(args.pairs)]
-            toks = bundle.tokenize(words)
+            toks = bundle.tokenizer(words)
             data = TrainData(images, toks, toks.flip(1))
             if which.startswith("bare"):
                 rates[which] = bare_loop(bundle, data, objective, optim, args.epochs)

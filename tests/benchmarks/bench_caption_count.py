@@ -139,7 +139,10 @@ def child(
             p.stem: (lambda p=p: pq.read_table(p, columns=columns).to_pandas()) for p in paths
         }
         counts, hits = count_local(
-            loaders, build_patterns(concepts, True), params, keep_hits=keep_hits
+            loaders,
+            build_patterns(concepts, True),
+            params.matching,
+            params.sampling if keep_hits else None,
         )
         rows = int(counts["corpus_rows"].iloc[0])
         extra = {"matched_pairs": int(counts["captions"].sum()), "hits_kept": len(hits)}

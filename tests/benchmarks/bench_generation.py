@@ -58,12 +58,12 @@ def params_for(args, batch_invariant: bool):
 def run_node(pipe, concepts, params, out: Path) -> float:
     from kedro_datasets.partitions import PartitionedDataset
 
+    from imitation_kedro.datasets.existing_partitions import ExistingPartitionsDataset
     from imitation_kedro.pipelines.generation.nodes import (
         build_prompt_table,
         generate_images,
         plan_generation,
     )
-    from imitation_kedro.pipelines.generation.resume import ExistingPartitionsDataset
 
     spec = {"path": str(out), "dataset": "pillow.ImageDataset", "filename_suffix": ".png"}
     start = time.perf_counter()

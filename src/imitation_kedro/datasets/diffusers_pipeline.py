@@ -6,17 +6,17 @@ import importlib
 import json
 import logging
 import pkgutil
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
+from kedro.io.core import DatasetError, Version
 
 from imitation_kedro.core.progress import progress_enabled
+from imitation_kedro.datasets.model_dir import ModelDirDataset
 from imitation_kedro.models.hub import (
     ModelSourceError,
     check_no_pickle_only,
     resolve_model_source,
-    write_model_dir,
 )
 from imitation_kedro.models.schedulers import SchedulerSpecError, make_scheduler
 
@@ -132,7 +132,7 @@ def _check_model_index(index: dict[str, Any], where: str) -> str:
     return class_name
 
 
-class DiffusersPipelineDataset(AbstractVersionedDataset[Any, Any]):
+class DiffusersPipelineDataset(ModelDirDataset):
     """A diffusers ``DiffusionPipeline`` on disk (``save_pretrained`` layout) or on the hub.
 
     Loads with ``cls.from_pretrained(..., use_safetensors=True)``; saves with
@@ -169,6 +169,9 @@ class DiffusersPipelineDataset(AbstractVersionedDataset[Any, Any]):
     pipeline; ``versioned: true`` instead writes ``path/<version>/<name>`` each run.
     """
 
+    MARKER = "model_index.json"
+    WHAT = "diffusers pipeline"
+
     def __init__(  # noqa: PLR0913
         self,
         path: str | None = None,
@@ -201,24 +204,17 @@ class DiffusersPipelineDataset(AbstractVersionedDataset[Any, Any]):
             raise DatasetError(
                 f"load_args.torch_dtype {dtype!r} is not one of {sorted(set(DTYPES.values()))}"
             )
-        self._path = path
         self._model_id = model_id
         self._pipeline_class = pipeline_class
-        self._overwrite = bool(overwrite)
-        self.metadata = metadata
-        filepath = PurePosixPath(Path(path).as_posix()) if path is not None else PurePosixPath(".")
-        super().__init__(filepath=filepath, version=version)
+        self._init_dir(path, overwrite, version, metadata)
 
     def _describe(self) -> dict[str, Any]:
-        return {
-            "path": self._path,
-            "model_id": self._model_id,
-            "pipeline_class": self._pipeline_class,
-            "load_args": self._load_args,
-            "save_args": self._save_args,
-            "overwrite": self._overwrite,
-            "version": self._version,
-        }
+        return self._describe_dir(
+            model_id=self._model_id,
+            pipeline_class=self._pipeline_class,
+            load_args=self._load_args,
+            save_args=self._save_args,
+        )
 
     def _source(self):
         if self._model_id is not None:
@@ -299,18 +295,8 @@ class DiffusersPipelineDataset(AbstractVersionedDataset[Any, Any]):
             raise DatasetError(
                 f"DiffusersPipelineDataset saves a diffusers DiffusionPipeline, got {type(data).__name__}"
             )
-        target = Path(str(self._get_save_path()))
         save_args = {**self._save_args, "safe_serialization": True}
-        try:
-            write_model_dir(
-                target,
-                lambda tmp: data.save_pretrained(str(tmp), **save_args),
-                overwrite=self._overwrite,
-                marker="model_index.json",
-                what="diffusers pipeline",
-            )
-        except ModelSourceError as exc:
-            raise DatasetError(str(exc)) from None
+        self._write_dir(lambda tmp: data.save_pretrained(str(tmp), **save_args))
 
     def _exists(self) -> bool:
         try:

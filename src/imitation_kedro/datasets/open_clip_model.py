@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
+from kedro.io.core import DatasetError, Version
 
+from imitation_kedro.datasets.model_dir import ModelDirDataset
 from imitation_kedro.models.hub import (
     ModelSourceError,
     hub_offline,
     offline_message,
     resolve_model_source,
-    write_model_dir,
 )
 from imitation_kedro.models.open_clip_bundle import (
     CONFIG_FILE,
@@ -56,7 +56,7 @@ def _resolve_pretrained(model_name: str, pretrained: str) -> str:
     return str(path)
 
 
-class OpenClipModelDataset(AbstractVersionedDataset[Any, Any]):
+class OpenClipModelDataset(ModelDirDataset):
     """An open_clip model as an :class:`OpenClipBundle`.
 
     Two forms. A directory ``path`` holding ``open_clip_config.json`` (``{"model_name",
@@ -82,6 +82,9 @@ class OpenClipModelDataset(AbstractVersionedDataset[Any, Any]):
 
     ``load_args``: ``device`` (default cpu) and ``precision`` (``fp32``, ``fp16``, ``bf16`` ...).
     """
+
+    MARKER = CONFIG_FILE
+    WHAT = "open_clip model"
 
     def __init__(  # noqa: PLR0913
         self,
@@ -110,23 +113,14 @@ class OpenClipModelDataset(AbstractVersionedDataset[Any, Any]):
             raise DatasetError(
                 f"OpenClipModelDataset load_args {sorted(unknown)} unknown; allowed: {sorted(LOAD_KEYS)}"
             )
-        self._path = path
         self._model_name = model_name
         self._pretrained = pretrained
-        self._overwrite = bool(overwrite)
-        self.metadata = metadata
-        filepath = PurePosixPath(Path(path).as_posix()) if path is not None else PurePosixPath(".")
-        super().__init__(filepath=filepath, version=version)
+        self._init_dir(path, overwrite, version, metadata)
 
     def _describe(self) -> dict[str, Any]:
-        return {
-            "path": self._path,
-            "model_name": self._model_name,
-            "pretrained": self._pretrained,
-            "load_args": self._load_args,
-            "overwrite": self._overwrite,
-            "version": self._version,
-        }
+        return self._describe_dir(
+            model_name=self._model_name, pretrained=self._pretrained, load_args=self._load_args
+        )
 
     def load(self) -> OpenClipBundle:
         device = self._load_args.get("device", "cpu")
@@ -161,17 +155,7 @@ class OpenClipModelDataset(AbstractVersionedDataset[Any, Any]):
             raise DatasetError(
                 f"OpenClipModelDataset saves an OpenClipBundle, got {type(data).__name__}"
             )
-        target = Path(str(self._get_save_path()))
-        try:
-            write_model_dir(
-                target,
-                lambda tmp: save_bundle_dir(data, tmp),
-                overwrite=self._overwrite,
-                marker=CONFIG_FILE,
-                what="open_clip model",
-            )
-        except ModelSourceError as exc:
-            raise DatasetError(str(exc)) from None
+        self._write_dir(lambda tmp: save_bundle_dir(data, tmp))
 
     def _exists(self) -> bool:
         if self._path is None:

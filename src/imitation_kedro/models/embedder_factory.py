@@ -1,10 +1,15 @@
-"""Build an ``ImageEmbedder`` from the similarity parameters (one domain's ``embedder`` block).
+"""The one embedder factory: every image embedder of the project is built here.
 
-Kinds: ``miniature_clip`` (the world's open_clip bundle, passed in), ``open_clip`` (architecture +
-pretrained tag or local checkpoint), ``csd`` (local checkpoint), ``arcface_onnx`` (local ONNX file +
-the ``detector`` block: dlib HOG or InsightFace SCRFD ONNX), ``dlib`` (``face_recognition``). Every embedder gets a ``name`` used as its cache
-key: the configured one, or kind + a fingerprint of the weights, so new weights never reuse old
-vectors.
+:func:`build_embedder` builds one from a spec (the similarity pipeline's ``EmbedderParams``; any
+object with the same attributes). Kinds: ``miniature_clip`` (the world's open_clip bundle, passed
+in), ``open_clip`` (architecture + pretrained tag or local checkpoint), ``csd`` (local checkpoint),
+``arcface_onnx`` (local ONNX file + the ``detector`` block: dlib HOG or InsightFace SCRFD ONNX),
+``dlib`` (``face_recognition``). Every embedder it builds gets a ``name`` used as its cache key:
+the configured one, or kind + a fingerprint of the weights, so new weights never reuse old vectors.
+
+The same constructors serve callers that hold plain settings instead of a spec (the frequency
+pipeline's verification): :func:`clip_embedder` (an embedder, a bundle or an open_clip spec string
+``hf-hub:<repo>`` / ``<arch>:<pretrained>``), :func:`face_recogniser` and :func:`csd_embedder`.
 """
 
 from __future__ import annotations
@@ -79,6 +84,10 @@ class PreparedOpenClip:
         return self.inner.embed(images)
 
 
+def _is_embedder(obj: Any) -> bool:
+    return hasattr(obj, "embed") and hasattr(obj, "dim")
+
+
 def _open_clip(bundle: Any, spec: Any, name: str) -> PreparedOpenClip:
     from imitation_kedro.models.embedders import OpenClipEmbedder
 
@@ -87,12 +96,75 @@ def _open_clip(bundle: Any, spec: Any, name: str) -> PreparedOpenClip:
             f"embedder kind {spec.kind!r} expects an OpenClipBundle (mdl_miniature_clip), got "
             f"{type(bundle).__name__}"
         )
-    inner = OpenClipEmbedder(bundle, batch_size=spec.batch_size, device=resolve_device(spec.device, "embedder.device"))
+    inner = OpenClipEmbedder(
+        bundle, batch_size=spec.batch_size, device=resolve_device(spec.device, "embedder.device")
+    )
     return PreparedOpenClip(inner, spec.name or f"{name}-{module_fingerprint(bundle.model)}")
 
 
-def _is_embedder(obj: Any) -> bool:
-    return hasattr(obj, "embed") and hasattr(obj, "dim")
+def parse_open_clip_spec(spec: str) -> tuple[str, str | None]:
+    """``hf-hub:<repo>`` -> (spec, None); ``<arch>:<pretrained tag or checkpoint>`` -> (arch, tag)."""
+    if spec.startswith("hf-hub:"):
+        return spec, None
+    arch, _, pretrained = spec.partition(":")
+    return arch, pretrained or None
+
+
+def clip_embedder(model: Any, batch_size: int) -> Any:
+    """An image + text embedder (``embed``, ``embed_text``) from whatever names a CLIP model.
+
+    ``model``: an embedder (returned as it is), an ``OpenClipBundle`` (``mdl_miniature_clip``) or
+    an open_clip spec string (:func:`parse_open_clip_spec`). The embedder runs on the model's device.
+    """
+    from imitation_kedro.models.embedders import OpenClipEmbedder
+
+    if _is_embedder(model):
+        return model
+    if isinstance(model, str):
+        from imitation_kedro.models.open_clip_bundle import create_bundle
+
+        arch, pretrained = parse_open_clip_spec(model)
+        model = create_bundle(arch, pretrained=pretrained)
+    return OpenClipEmbedder(model, batch_size=batch_size)
+
+
+def csd_embedder(
+    checkpoint: str, batch_size: int, device: str = "cpu", precision: str = "fp32", name: str = ""
+) -> Any:
+    """The CSD style embedder from a local checkpoint; ``name`` "": csd + the file's fingerprint."""
+    from imitation_kedro.models.csd import CSDEmbedder, file_fingerprint, load_csd_model
+
+    model = load_csd_model(checkpoint)
+    name = name or f"csd-{file_fingerprint(checkpoint)[:12]}"
+    return CSDEmbedder(
+        model, batch_size, resolve_device(device, "embedder.device"), precision, name
+    )
+
+
+def face_recogniser(  # noqa: PLR0913
+    checkpoint: str,
+    batch_size: int,
+    detector: Any = None,
+    device: str = "cpu",
+    upsample: int = 1,
+    name: str = "",
+    keys: tuple[str, str] = ("embedder.checkpoint", "embedder.detector"),
+) -> Any:
+    """ArcFace ONNX recogniser behind the face detector of a ``FaceDetectorParams`` block.
+
+    ``detector`` None is dlib's HOG detector. ``keys``: the parameter keys of the ONNX file and of
+    the detector block, named in errors.
+    """
+    from pathlib import Path
+
+    from imitation_kedro.models.face_specs import FaceDetectorParams
+    from imitation_kedro.models.faces import ArcFaceOnnxEmbedder
+
+    model_key, detector_key = keys
+    if not Path(checkpoint).is_file():  # before loading a detector
+        raise FileNotFoundError(f"ArcFace ONNX model {checkpoint!r} does not exist ({model_key})")
+    built = build_face_detector(detector or FaceDetectorParams(), device, upsample, detector_key)
+    return ArcFaceOnnxEmbedder(checkpoint, batch_size, device, upsample, name, detector=built)
 
 
 def build_face_detector(
@@ -103,8 +175,12 @@ def build_face_detector(
         from imitation_kedro.models.scrfd import ScrfdFaceDetector
 
         return ScrfdFaceDetector(
-            detector.path, detector.score_threshold, detector.nms_threshold,
-            detector.input_size, device, where=f"{where}.path",
+            detector.path,
+            detector.score_threshold,
+            detector.nms_threshold,
+            detector.input_size,
+            device,
+            where=f"{where}.path",
         )
     if detector.kind == "dlib":
         from imitation_kedro.models.faces import DlibFaceDetector
@@ -129,28 +205,19 @@ def build_embedder(spec: Any, bundle: Any = None) -> Any:
 
         precision = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16"}[spec.precision]
         loaded = create_bundle(
-            spec.arch, pretrained=spec.pretrained or spec.checkpoint or None, precision=precision,
+            spec.arch,
+            pretrained=spec.pretrained or spec.checkpoint or None,
+            precision=precision,
             device=resolve_device(spec.device, "embedder.device"),
         )
         return _open_clip(loaded, spec, f"open_clip-{spec.arch}")
     if kind == "csd":
-        from imitation_kedro.models.csd import CSDEmbedder, file_fingerprint, load_csd_model
-
-        model = load_csd_model(spec.checkpoint)
-        name = spec.name or f"csd-{file_fingerprint(spec.checkpoint)[:12]}"
-        return CSDEmbedder(model, spec.batch_size, resolve_device(spec.device, "embedder.device"), spec.precision, name)
+        return csd_embedder(
+            spec.checkpoint, spec.batch_size, spec.device, spec.precision, spec.name
+        )
     if kind == "arcface_onnx":
-        from pathlib import Path
-
-        from imitation_kedro.models.faces import ArcFaceOnnxEmbedder
-
-        if not Path(spec.checkpoint).is_file():  # before loading a detector
-            raise FileNotFoundError(
-                f"ArcFace ONNX model {spec.checkpoint!r} does not exist (embedder.checkpoint)"
-            )
-        detector = build_face_detector(spec.detector, spec.device, spec.upsample, "embedder.detector")
-        return ArcFaceOnnxEmbedder(
-            spec.checkpoint, spec.batch_size, spec.device, spec.upsample, spec.name, detector=detector
+        return face_recogniser(
+            spec.checkpoint, spec.batch_size, spec.detector, spec.device, spec.upsample, spec.name
         )
     if kind == "dlib":
         from imitation_kedro.models.faces import DlibFaceEmbedder

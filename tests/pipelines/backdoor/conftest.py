@@ -9,6 +9,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from imitation_kedro.pipelines.backdoor.params import AttackParams
+from imitation_kedro.pipelines.backdoor.source import pair_source
+
 CLASSES = ["banana", "cherry", "lime", "plum", "orange", "grape"]
 _COLOURS = [
     (230, 210, 40),
@@ -128,6 +131,20 @@ def tiny_params_dict(**over) -> dict:
     for key, value in over.items():
         raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value
     return raw
+
+
+def build_pairs(
+    raw: pd.DataFrame, concepts: pd.DataFrame, params
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The pair table and rejects of the mode ``params.streaming`` chooses (eager or streaming)."""
+    return pair_source(params, AttackParams()).build_pairs(raw, concepts, params.image_root)
+
+
+def add_params(catalog, params) -> None:
+    """``params:backdoor`` and each ``params:backdoor.<block>`` as Kedro 1.7 builds them."""
+    catalog["params:backdoor"] = params
+    for name in params.to_dict():
+        catalog[f"params:backdoor.{name}"] = getattr(params, name)
 
 
 @pytest.fixture(scope="session")

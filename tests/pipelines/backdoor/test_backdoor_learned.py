@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from imitation_kedro.models.clip_checkpoints import EpochCheckpoints
 from imitation_kedro.pipelines.backdoor import nodes as N
 from imitation_kedro.pipelines.backdoor.params import BackdoorParams
 
@@ -28,10 +29,13 @@ def test_fixed_patch_backdoor_is_learned_by_both_objectives(tiny_pairs):
             },
         )
     )
-    split, _, classes = N.prepare_pairs(tiny_pairs, concepts_table(), None, params)
-    poisoned, manifest, _ = N.poison_corpus(split, classes, params)
+    split, _, classes = N.prepare_pairs(
+        tiny_pairs, concepts_table(), None, params.data, params.attack, params.eval
+    )
+    poisoned, manifest, _ = N.poison_corpus(split, classes, params.attack, params.data)
     assert len(manifest) == 24
-    _, metrics = N.pretrain_models(poisoned, N.augment_texts(poisoned, params), classes, params)
+    aug = N.augment_texts(poisoned, params.augment)
+    _, metrics = N.pretrain_models(poisoned, aug, classes, EpochCheckpoints(), params)
     before = metrics[metrics["epoch"] == 0].set_index("pretrain_objective")
     after = metrics[metrics["kept"]].set_index("pretrain_objective")
     assert (before["test_asr1"] <= 0.2).all()  # an untrained model is not backdoored

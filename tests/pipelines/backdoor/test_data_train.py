@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 
 from imitation_kedro.pipelines.backdoor import data as D
+from imitation_kedro.pipelines.backdoor.eager import read_image_paths
 from imitation_kedro.pipelines.backdoor.params import DataParams
 
-from .conftest import CLASSES, concepts_table, make_pairs
+from .conftest import CLASSES, build_pairs, concepts_table, make_pairs
 
 
 def test_eval_table_with_integer_labels_and_paths(tmp_path):
@@ -20,24 +21,22 @@ def test_eval_table_with_integer_labels_and_paths(tmp_path):
     table = pd.DataFrame(
         {"image": [f"{i}.png" for i in range(6)] + ["missing.png"], "label": [0, 1, 2, 0, 1, 2, 0]}
     )
-    ev = D.eval_table_pairs(table, concepts_table(), str(tmp_path))
+    ev = D.eval_table_pairs(read_image_paths(table, str(tmp_path)), concepts_table())
     assert list(ev["label"][:3]) == CLASSES[:3]
     params = DataParams(image_size=16, min_class_pairs=1)
-    built, rejects = D.build_pairs(ev, concepts_table(), params)
+    built, rejects = build_pairs(ev, concepts_table(), params)
     assert len(built) == 6 and list(rejects["key"]) == ["eval-6"]
     with pytest.raises(D.BackdoorDataError, match="outside the 6 classes"):
-        D.eval_table_pairs(table.assign(label=[0, 1, 2, 3, 4, 5, 6]), concepts_table(), None)
+        D.eval_table_pairs(table.assign(label=[0, 1, 2, 3, 4, 5, 6]), concepts_table())
 
 
 def test_split_with_separate_eval_table_keeps_corpus_for_pretraining(tiny_pairs):
     params = DataParams(image_size=16, n_classes=6, min_class_pairs=1, n_selection=10, n_test=20)
-    pairs, _ = D.build_pairs(tiny_pairs.head(40), concepts_table(), params)
+    pairs, _ = build_pairs(tiny_pairs.head(40), concepts_table(), params)
     refs = pd.DataFrame(
         {"concept": [CLASSES[i % 6] for i in range(36)], "png": make_pairs(36, 16, seed=5)["png"]}
     )
-    ev, _ = D.build_pairs(
-        D.eval_table_pairs(refs, concepts_table(), None), concepts_table(), params
-    )
+    ev, _ = build_pairs(D.eval_table_pairs(refs, concepts_table()), concepts_table(), params)
     out = D.split_pairs(pairs, CLASSES, params, ev)
     assert (out["split"] == "pretrain").sum() == 40
     assert (out["split"] == "test").sum() == 20 and (out["split"] == "selection").sum() == 10
@@ -48,13 +47,10 @@ def test_split_with_separate_eval_table_keeps_corpus_for_pretraining(tiny_pairs)
 
 def test_training_resumes_from_the_last_epoch_checkpoint(tmp_path, tiny_pairs):
     torch = pytest.importorskip("torch")
+    from imitation_kedro.models.clip_checkpoints import EpochCheckpoints
+    from imitation_kedro.pipelines.backdoor.images import decode_images, images_to_tensor
     from imitation_kedro.pipelines.backdoor.params import ModelParams, OptimParams
-    from imitation_kedro.pipelines.backdoor.train import (
-        TrainData,
-        build_model,
-        images_to_tensor,
-        train,
-    )
+    from imitation_kedro.pipelines.backdoor.train import TrainData, build_model, train
 
     from .conftest import TINY_CFG
 
@@ -63,8 +59,8 @@ def test_training_resumes_from_the_last_epoch_checkpoint(tmp_path, tiny_pairs):
 
     def run(epochs: int, ckpt: str | None):
         bundle = build_model(ModelParams(cfg=TINY_CFG), math.log(1 / 0.07), seed=0)
-        toks = bundle.tokenize(rows["caption"].tolist())
-        data = TrainData(images_to_tensor(D.decode_images(rows["png"], 16)), toks, toks)
+        toks = bundle.tokenizer(rows["caption"].tolist())
+        data = TrainData(images_to_tensor(decode_images(rows["png"], 16)), toks, toks)
         optim = OptimParams(epochs=epochs, batch_size=16, lr=1e-3, warmup_steps=1)
         seen = []
         res = train(
@@ -78,7 +74,7 @@ def test_training_resumes_from_the_last_epoch_checkpoint(tmp_path, tiny_pairs):
             math.log(100),
             seed=0,
             eval_fn=lambda m, e: seen.append(e) or [],
-            checkpoint_dir=ckpt,
+            checkpoints=EpochCheckpoints(ckpt),
         )
         return res, seen
 

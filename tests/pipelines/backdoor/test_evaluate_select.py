@@ -87,8 +87,8 @@ def test_selection_on_test_is_the_oracle_only():
 
 
 def test_report_refuses_a_conclusion_when_the_backdoor_gate_fails():
+    from imitation_kedro.pipelines.backdoor.finding import finding as _finding
     from imitation_kedro.pipelines.backdoor.params import BackdoorParams
-    from imitation_kedro.pipelines.backdoor.report import _finding
 
     from .conftest import tiny_params_dict
 
@@ -103,13 +103,13 @@ def test_report_refuses_a_conclusion_when_the_backdoor_gate_fails():
         }
     )
     held = select_points(_results(), [0.1], "selection")
-    text = "\n".join(_finding(kept, held[held["rule"] == "heldout"], params))
+    text = "\n".join(_finding(kept, held[held["rule"] == "heldout"], params.select))
     assert "Gate not met" in text and "mmcl_ssl-seed0" in text
     assert "harder after" not in text.lower() and "no clear difference" not in text
 
 
 def test_interval_helpers_match_hand_values():
-    from imitation_kedro.pipelines.backdoor.report import t_interval, welch_interval, wilson
+    from imitation_kedro.pipelines.backdoor.intervals import t_interval, welch_interval, wilson
 
     lo, hi = wilson(0.5, 100)
     assert lo == pytest.approx(0.4038, abs=1e-4) and hi == pytest.approx(0.5962, abs=1e-4)
@@ -154,17 +154,17 @@ def _kept_and_heldout(cost_mmcl, cost_ssl):
 
 
 def test_report_reads_the_seed_interval_of_the_difference():
+    from imitation_kedro.pipelines.backdoor.finding import finding as _finding
     from imitation_kedro.pipelines.backdoor.params import BackdoorParams
-    from imitation_kedro.pipelines.backdoor.report import _finding
 
     from .conftest import tiny_params_dict
 
     params = BackdoorParams(**tiny_params_dict(select={"asr_caps": [0.1]}))
     kept, held = _kept_and_heldout([0.01, 0.02, 0.00], [0.30, 0.32, 0.28])
-    text = "\n".join(_finding(kept, held, params))
+    text = "\n".join(_finding(kept, held, params.select))
     assert "**harder after MMCL+SSL**" in text
     kept, held = _kept_and_heldout([0.01, 0.30, 0.00], [0.30, 0.00, 0.02])
-    text = "\n".join(_finding(kept, held, params))
+    text = "\n".join(_finding(kept, held, params.select))
     assert "**no clear difference" in text and "**harder" not in text
     kept, held = _kept_and_heldout([0.30, 0.32, 0.28], [0.01, 0.02, 0.00])
-    assert "**easier after MMCL+SSL**" in "\n".join(_finding(kept, held, params))
+    assert "**easier after MMCL+SSL**" in "\n".join(_finding(kept, held, params.select))

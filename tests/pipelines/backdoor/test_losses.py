@@ -73,14 +73,9 @@ def test_siglip_matches_hand_value_with_and_without_bias():
 
 
 def test_logit_scale_initialised_and_clamped_after_every_step(tiny_pairs):
-    from imitation_kedro.pipelines.backdoor.data import decode_images
+    from imitation_kedro.pipelines.backdoor.images import decode_images, images_to_tensor
     from imitation_kedro.pipelines.backdoor.params import ModelParams, OptimParams
-    from imitation_kedro.pipelines.backdoor.train import (
-        TrainData,
-        build_model,
-        images_to_tensor,
-        train,
-    )
+    from imitation_kedro.pipelines.backdoor.train import TrainData, build_model, train
 
     from .conftest import TINY_CFG
 
@@ -88,7 +83,7 @@ def test_logit_scale_initialised_and_clamped_after_every_step(tiny_pairs):
     bundle = build_model(ModelParams(cfg=TINY_CFG), math.log(1 / 0.07), seed=0)
     assert float(bundle.model.logit_scale.detach()) == pytest.approx(2.6592600, abs=1e-6)
     rows = tiny_pairs.head(32)
-    toks = bundle.tokenize(rows["caption"].tolist())
+    toks = bundle.tokenizer(rows["caption"].tolist())
     data = TrainData(images_to_tensor(decode_images(rows["png"], 16)), toks, toks)
     optim = OptimParams(epochs=1, batch_size=16, lr=0.5, warmup_steps=1)
     train(bundle, data, "mmcl", optim, 0.5, 1.0, 0.0, logit_scale_max=2.0, seed=0)

@@ -12,12 +12,13 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from imitation_kedro.core.params import ParameterError
+from imitation_kedro.models.clip_checkpoints import EpochCheckpoints
 from imitation_kedro.pipelines.backdoor import create_pipeline
 from imitation_kedro.pipelines.backdoor import data as D
 from imitation_kedro.pipelines.backdoor.augment import augment_captions
 from imitation_kedro.pipelines.backdoor.params import AugmentParams, BackdoorParams
 
-from .conftest import concepts_table, tiny_params_dict
+from .conftest import add_params, build_pairs, concepts_table, tiny_params_dict
 
 OUTPUTS = [
     "out_backdoor_cleaning_results",
@@ -29,6 +30,7 @@ OUTPUTS = [
     "rpt_backdoor_accuracy_vs_asr",
     "int_backdoor_rejects",
 ]
+RESUME = "mdl_backdoor_pretrain_epochs"  # the per-epoch resume store (off: no folder)
 
 
 class KeptMemoryDataset(MemoryDataset):
@@ -48,7 +50,8 @@ def test_pipeline_runs_end_to_end_in_memory(tiny_pairs):
     catalog["raw_backdoor_pairs"] = {"part-0": tiny_pairs, "part-1": lambda: broken}
     catalog["raw_backdoor_classes"] = concepts_table()
     catalog["raw_backdoor_eval"] = pd.DataFrame()  # unused with data.eval_source: corpus
-    catalog["params:backdoor"] = BackdoorParams(**tiny_params_dict())  # as Kedro 1.7 builds it
+    add_params(catalog, BackdoorParams(**tiny_params_dict()))  # as Kedro 1.7 builds it
+    catalog[RESUME] = EpochCheckpoints()
     for name in OUTPUTS:
         catalog[name] = KeptMemoryDataset(copy_mode="assign")
     SequentialRunner().run(create_pipeline(), catalog)
@@ -83,13 +86,10 @@ def test_pipeline_runs_end_to_end_in_memory(tiny_pairs):
 
 def test_checkpoint_dataset_roundtrip_and_wrong_architecture(tmp_path):
     torch = pytest.importorskip("torch")
-    from imitation_kedro.pipelines.backdoor.checkpoints import ClipCheckpointsDataset
+    from imitation_kedro.datasets.clip_checkpoints import ClipCheckpointsDataset
+    from imitation_kedro.models.clip_checkpoints import ArchitectureMismatchError, load_state
     from imitation_kedro.pipelines.backdoor.params import ModelParams
-    from imitation_kedro.pipelines.backdoor.train import (
-        ArchitectureMismatchError,
-        build_model,
-        load_state,
-    )
+    from imitation_kedro.pipelines.backdoor.train import build_model
 
     from .conftest import TINY_CFG
 
@@ -118,8 +118,8 @@ def test_empty_augmented_caption_falls_back_at_the_same_row():
 def test_bad_pairs_and_classes_fail_clearly(tiny_pairs):
     params = BackdoorParams(**tiny_params_dict()).data
     with pytest.raises(D.BackdoorDataError, match=r"lack column\(s\) \['png'\]"):
-        D.build_pairs(tiny_pairs.drop(columns="png"), concepts_table(), params)
-    pairs, rejects = D.build_pairs(tiny_pairs.head(50), concepts_table(), params)
+        build_pairs(tiny_pairs.drop(columns="png"), concepts_table(), params)
+    pairs, rejects = build_pairs(tiny_pairs.head(50), concepts_table(), params)
     assert rejects.empty and pairs["label"].notna().all()
     with pytest.raises(D.BackdoorDataError, match="'durian' is not in the class list"):
         D.choose_classes(pairs, "durian", params)
@@ -161,7 +161,7 @@ def test_conf_files_parse_into_params():
 
 def test_seeded_split_is_reproducible(tiny_pairs):
     params = BackdoorParams(**tiny_params_dict()).data
-    pairs, _ = D.build_pairs(tiny_pairs, concepts_table(), params)
+    pairs, _ = build_pairs(tiny_pairs, concepts_table(), params)
     classes, _ = D.choose_classes(pairs, "banana", params)
     a, b = D.split_pairs(pairs, classes, params), D.split_pairs(pairs, classes, params)
     assert a.equals(b)

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from imitation_kedro.pipelines.backdoor.data import BackdoorDataError
-from imitation_kedro.pipelines.backdoor.params import AttackParams
-from imitation_kedro.pipelines.backdoor.poison import apply_trigger, names_target, poison_pairs
+from imitation_kedro.pipelines.backdoor.eager import EagerPairs
+from imitation_kedro.pipelines.backdoor.params import AttackParams, DataParams
+from imitation_kedro.pipelines.backdoor.poison import names_target, poison_pairs
+from imitation_kedro.pipelines.backdoor.triggers import apply_trigger
 
 IMGS = np.random.default_rng(1).integers(0, 256, (6, 16, 16, 3), dtype=np.uint8)
 KEYS = [f"k{i}" for i in range(6)]
@@ -57,12 +59,12 @@ def _split_pairs(tiny_pairs):
     from imitation_kedro.pipelines.backdoor import data as D
     from imitation_kedro.pipelines.backdoor.params import DataParams
 
-    from .conftest import concepts_table
+    from .conftest import build_pairs, concepts_table
 
     params = DataParams(
         image_size=16, n_classes=6, min_class_pairs=5, n_selection=20, n_test=20, n_clean=50
     )
-    pairs, _ = D.build_pairs(tiny_pairs, concepts_table(), params)
+    pairs, _ = build_pairs(tiny_pairs, concepts_table(), params)
     classes, _ = D.choose_classes(pairs, "banana", params)
     return D.split_pairs(pairs, classes, params), classes
 
@@ -72,11 +74,12 @@ def test_poison_count_manifest_and_clean_split_disjoint(tiny_pairs):
 
     pairs, classes = _split_pairs(tiny_pairs)
     attack = AttackParams(n_poison=15, patch_size=4, seed=0)
-    out, manifest = poison_pairs(pairs, classes, ["a photo of a {}."], attack, 16)
+    eager = EagerPairs(DataParams(image_size=16), attack)  # bakes the trigger into the PNG
+    out, manifest = poison_pairs(pairs, classes, ["a photo of a {}."], attack, 16, source=eager)
     assert out["poisoned"].sum() == 15 == len(manifest)
     assert set(out.loc[out["poisoned"], "split"]) == {"pretrain"}
     assert (out.loc[out["poisoned"], "caption"] == "a photo of a banana.").all()
-    again, manifest2 = poison_pairs(pairs, classes, ["a photo of a {}."], attack, 16)
+    again, manifest2 = poison_pairs(pairs, classes, ["a photo of a {}."], attack, 16, source=eager)
     assert manifest.equals(manifest2) and again["png"].equals(out["png"])
     clean = cleaning_split(out, 50, seed=0)
     assert not set(clean["key"]) & set(manifest["key"])

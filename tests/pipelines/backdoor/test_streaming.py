@@ -16,14 +16,24 @@ import pytest
 from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 
+from imitation_kedro.models.clip_checkpoints import EpochCheckpoints
 from imitation_kedro.pipelines.backdoor import create_pipeline
 from imitation_kedro.pipelines.backdoor import data as D
+from imitation_kedro.pipelines.backdoor import images as I
 from imitation_kedro.pipelines.backdoor import streaming as S
 from imitation_kedro.pipelines.backdoor.params import AttackParams, BackdoorParams, DataParams
 from imitation_kedro.pipelines.backdoor.poison import poison_pairs
+from imitation_kedro.pipelines.backdoor.source import pair_source
 
-from .conftest import CLASSES, concepts_table, make_pairs, tiny_params_dict
-from .test_pipeline import OUTPUTS, KeptMemoryDataset
+from .conftest import (
+    CLASSES,
+    add_params,
+    build_pairs,
+    concepts_table,
+    make_pairs,
+    tiny_params_dict,
+)
+from .test_pipeline import OUTPUTS, RESUME, KeptMemoryDataset
 
 TIMING = {"pairs_per_s", "train_s", "run_s", "decode_rejects"}
 
@@ -68,7 +78,8 @@ def run_pipeline(table: pd.DataFrame, params: BackdoorParams, eval_table=None) -
     catalog["raw_backdoor_pairs"] = table
     catalog["raw_backdoor_classes"] = concepts_table()
     catalog["raw_backdoor_eval"] = eval_table if eval_table is not None else pd.DataFrame()
-    catalog["params:backdoor"] = params
+    add_params(catalog, params)
+    catalog[RESUME] = EpochCheckpoints()
     for name in [*OUTPUTS, "int_backdoor_poisoned_pairs"]:
         catalog[name] = KeptMemoryDataset(copy_mode="assign")
     SequentialRunner().run(create_pipeline(), catalog)
@@ -121,9 +132,9 @@ def test_streaming_build_reads_no_image(tmp_path, monkeypatch):
         raise AssertionError("an image was read while building the pair table")
 
     monkeypatch.setattr(Path, "read_bytes", boom)
-    monkeypatch.setattr(D, "decode_image", boom)
+    monkeypatch.setattr(I, "decode_image", boom)
     params = DataParams(image_size=16, image_root=str(tmp_path), streaming=True)
-    pairs, rejects = D.build_pairs(table, concepts_table(), params)
+    pairs, rejects = build_pairs(table, concepts_table(), params)
     assert len(pairs) == 30 and rejects.empty
     assert pairs["image"].str.startswith(str(tmp_path)).all() and pairs["png"].isna().all()
 
@@ -132,11 +143,11 @@ def test_missing_file_is_named_and_counted(tmp_path, caplog):
     table = on_disk(tmp_path, 12)
     table.loc[3, "image"] = "img/nowhere.png"
     params = DataParams(image_size=16, image_root=str(tmp_path), streaming=True)
-    pairs, rejects = D.build_pairs(table, concepts_table(), params)
+    pairs, rejects = build_pairs(table, concepts_table(), params)
     assert list(rejects["key"]) == ["3"] and list(rejects["reason"]) == [S.MISSING]
     assert "nowhere.png" in caplog.text and len(pairs) == 11
     # without the up-front check the loader counts it when its batch is read
-    lazy, rejects = D.build_pairs(
+    lazy, rejects = build_pairs(
         table,
         concepts_table(),
         DataParams(image_size=16, image_root=str(tmp_path), streaming=True, check_files=False),
@@ -159,14 +170,14 @@ def test_corrupt_image_is_a_counted_reject_and_the_batch_stays_aligned(tmp_path,
     table = on_disk(tmp_path, 10)
     (tmp_path / "img" / "000000004.png").write_bytes(b"not a png at all")
     params = DataParams(image_size=16, image_root=str(tmp_path), streaming=True)
-    pairs, rejects = D.build_pairs(table, concepts_table(), params)
+    pairs, rejects = build_pairs(table, concepts_table(), params)
     assert rejects.empty  # the file exists; decoding is per batch
     data = _stream_data(pairs, params, workers)
     out = list(data.batches([[0, 4, 7], [1, 2]], 1, 0, None))
     imgs, toks, toks_aug, _ = out[0]
     assert len(imgs) == len(toks) == len(toks_aug) == 2
     assert toks[:, 0].tolist() == [0, 7] and toks_aug[:, 0].tolist() == [1000, 1007]
-    want = D.decode_image((tmp_path / "img" / "000000007.png").read_bytes(), 16)
+    want = I.decode_image((tmp_path / "img" / "000000007.png").read_bytes(), 16)
     assert np.array_equal(imgs[1].permute(1, 2, 0).numpy(), want)  # image row 7 with token row 7
     assert data.rejects.by_reason() == {"undecodable image: UnidentifiedImageError": 1}
     assert list(data.rejects.reasons) == ["4"]  # no key column: the row number
@@ -175,7 +186,7 @@ def test_corrupt_image_is_a_counted_reject_and_the_batch_stays_aligned(tmp_path,
 def test_memory_is_one_batch_at_a_time(tmp_path):
     table = on_disk(tmp_path, 40)
     params = DataParams(image_size=16, image_root=str(tmp_path), streaming=True)
-    pairs, _ = D.build_pairs(table, concepts_table(), params)
+    pairs, _ = build_pairs(table, concepts_table(), params)
     data = _stream_data(pairs, params)
     batches = [list(range(i, i + 8)) for i in range(0, 40, 8)]
     for j, (imgs, *_rest) in enumerate(data.batches(batches, 1, 0, None)):
@@ -195,9 +206,10 @@ def test_streaming_poison_manifest_and_triggers_match_eager(tmp_path):
             n_selection=5,
             min_class_pairs=1,
         )
-        pairs, _ = D.build_pairs(table, concepts_table(), params)
+        pairs, _ = build_pairs(table, concepts_table(), params)
         split = D.split_pairs(pairs, CLASSES, params)
-        out[streaming] = poison_pairs(split, CLASSES, ["a {}"], attack, 16, streaming=streaming)
+        source = pair_source(params, attack)
+        out[streaming] = poison_pairs(split, CLASSES, ["a {}"], attack, 16, source=source)
     (eager, eager_man), (lazy, lazy_man) = out[False], out[True]
     pd.testing.assert_frame_equal(eager_man, lazy_man)
     assert (eager_man["patch_top"] >= 0).all()
@@ -205,7 +217,7 @@ def test_streaming_poison_manifest_and_triggers_match_eager(tmp_path):
     ds = S.PairImages(lazy.loc[rows].reset_index(drop=True), 16, attack)
     for i, row in enumerate(rows):
         got = ds[i][1][0].permute(1, 2, 0).numpy()
-        assert np.array_equal(got, D.decode_image(eager.at[row, "png"], 16))
+        assert np.array_equal(got, I.decode_image(eager.at[row, "png"], 16))
 
 
 def test_augmenting_in_workers_does_not_depend_on_the_worker_count(tmp_path):
@@ -218,11 +230,11 @@ def test_augmenting_in_workers_does_not_depend_on_the_worker_count(tmp_path):
 
     table = on_disk(tmp_path, 32)
     params = DataParams(image_size=16, image_root=str(tmp_path), streaming=True)
-    pairs, _ = D.build_pairs(table, concepts_table(), params)
+    pairs, _ = build_pairs(table, concepts_table(), params)
     states = []
     for workers in (0, 2):
         bundle = build_model(ModelParams(cfg=TINY_CFG), math.log(1 / 0.07), seed=0)
-        toks = bundle.tokenize(pairs["caption"].tolist())
+        toks = bundle.tokenizer(pairs["caption"].tolist())
         images = S.PairImages(pairs.assign(poisoned=False), 16, AttackParams())
         data = S.StreamData(images, toks, toks, workers, 2, augment_in_workers=True)
         optim = OptimParams(epochs=1, batch_size=16, lr=1e-3, warmup_steps=1)
@@ -263,7 +275,7 @@ def test_feature_gather_pads_unequal_shards(tmp_path):
 def test_workers_persist_across_epochs_and_close(tmp_path):
     table = on_disk(tmp_path, 24)
     params = DataParams(image_size=16, image_root=str(tmp_path), streaming=True)
-    pairs, _ = D.build_pairs(table, concepts_table(), params)
+    pairs, _ = build_pairs(table, concepts_table(), params)
     data = _stream_data(pairs, params, workers=2)
     batches = [list(range(i, i + 8)) for i in range(0, 24, 8)]
     pids, toks = [], []
@@ -284,7 +296,7 @@ def test_workers_persist_across_epochs_and_close(tmp_path):
 def test_dataset_holds_no_per_row_python_objects(tmp_path):
     table = on_disk(tmp_path, 6)
     params = DataParams(image_size=16, image_root=str(tmp_path), streaming=True)
-    pairs, _ = D.build_pairs(table, concepts_table(), params)
+    pairs, _ = build_pairs(table, concepts_table(), params)
     pairs.loc[2, "image"] = None
     pairs["png"] = [b"\x89PNG" if i == 4 else None for i in range(len(pairs))]
     ds = S.PairImages(pairs.assign(poisoned=False), 16, AttackParams())

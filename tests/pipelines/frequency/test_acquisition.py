@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from imitation_kedro.datasets.shard_folder import ShardFolder
 from imitation_kedro.pipelines.frequency import acquisition as acq
 from imitation_kedro.pipelines.frequency.nodes import (
     collect_images,
@@ -86,7 +87,6 @@ def test_download_clean_and_resume(server, tmp_path):
     params = FrequencyParams(
         acquisition={
             "source": "download",
-            "output_folder": str(out),
             "shard_size": 4,
             "min_bytes": 200,
             "timeout_s": 5,
@@ -96,7 +96,7 @@ def test_download_clean_and_resume(server, tmp_path):
     requests = plan_downloads(_hits(server))
     assert requests["key"].tolist() == [f"{i:09d}" for i in range(1, 7)]  # one request per row
     _Handler.hits.clear()
-    summary = download_images(requests, params)
+    summary = download_images(requests, ShardFolder(out), params.acquisition)
     assert summary["action"].tolist() == ["downloaded", "downloaded"]
     assert len(_Handler.hits) == 6
     from kedro_datasets.partitions import PartitionedDataset
@@ -104,7 +104,7 @@ def test_download_clean_and_resume(server, tmp_path):
     shards = PartitionedDataset(
         path=str(out), dataset="pandas.ParquetDataset", filename_suffix=".parquet"
     )
-    clean, rejects = collect_images(requests, shards.load(), summary, params)
+    clean, rejects = collect_images(requests, shards.load(), summary, params.acquisition)
     assert clean["key"].tolist() == ["000000001", "000000002"]
     reasons = dict(zip(rejects["key"], rejects["reason"], strict=True))
     assert reasons == {
@@ -116,11 +116,11 @@ def test_download_clean_and_resume(server, tmp_path):
     assert "404" in rejects.set_index("key").loc["000000006", "detail"]
     # resumed: complete shards are kept, nothing is fetched again
     _Handler.hits.clear()
-    again = download_images(requests, params)
+    again = download_images(requests, ShardFolder(out), params.acquisition)
     assert again["action"].tolist() == ["kept", "kept"] and _Handler.hits == []
     # retry_failed re-fetches only the dead URL of its shard
     retry = FrequencyParams(acquisition={**params.acquisition.to_dict(), "retry_failed": True})
-    download_images(requests, retry)
+    download_images(requests, ShardFolder(out), retry.acquisition)
     assert _Handler.hits == ["/dead.png"]
 
 
@@ -143,8 +143,8 @@ def test_shipped_images_missing_keys_are_counted_rejects():
         )
     }
     params = FrequencyParams(acquisition={"min_bytes": 10})
-    summary = download_images(requests, params)
-    clean, rejects = collect_images(requests, loaders(shards), summary, params)
+    summary = download_images(requests, ShardFolder("unused"), params.acquisition)
+    clean, rejects = collect_images(requests, loaders(shards), summary, params.acquisition)
     assert clean["key"].tolist() == ["000000007"]
     assert rejects[["key", "reason"]].values.tolist() == [["000000008", "missing"]]
 
@@ -164,7 +164,8 @@ def test_zero_usable_images_is_an_error():
     }
     params = FrequencyParams()
     with pytest.raises(acq.AcquisitionError, match="none of the 1 requested images.*dead_url"):
-        collect_images(requests, loaders(shards), download_images(requests, params), params)
+        summary = download_images(requests, ShardFolder("unused"), params.acquisition)
+        collect_images(requests, loaders(shards), summary, params.acquisition)
 
 
 def test_bad_image_shard_is_named():

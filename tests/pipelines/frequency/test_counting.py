@@ -24,8 +24,10 @@ def _params(**matching):
 
 def _count(world, parts=None, **matching):
     p = _params(**matching)
-    phrases = build_concept_phrases(world["raw_concepts"], p)
-    return count_captions(loaders(parts or world["raw_laion_captions"]), phrases, p)
+    phrases = build_concept_phrases(world["raw_concepts"], p.matching)
+    return count_captions(
+        loaders(parts or world["raw_laion_captions"]), phrases, p.matching, p.sampling
+    )
 
 
 def test_counts_equal_ground_truth(world):
@@ -51,7 +53,10 @@ def test_sample_is_capped_seeded_and_independent_of_sharding(world):
     # a different seed gives a different sample of a capped concept
     p = FrequencyParams(sampling={"max_images": 50, "seed": 43})
     _, hits3 = count_captions(
-        loaders(world["raw_laion_captions"]), build_concept_phrases(world["raw_concepts"], p), p
+        loaders(world["raw_laion_captions"]),
+        build_concept_phrases(world["raw_concepts"], p.matching),
+        p.matching,
+        p.sampling,
     )
     ray = lambda h: set(h.loc[h.concept == "Ray", "SAMPLE_ID"])  # noqa: E731
     assert ray(hits3) != ray(hits)
@@ -84,15 +89,17 @@ def test_a_shard_that_is_not_parquet_is_named(tmp_path, world):
         path=str(folder), dataset="pandas.ParquetDataset", filename_suffix=".parquet"
     )
     p = _params()
-    phrases = build_concept_phrases(world["raw_concepts"], p)
+    phrases = build_concept_phrases(world["raw_concepts"], p.matching)
     with pytest.raises(MatchingError, match="'part-00001' could not be read as parquet"):
-        count_captions(ds.load(), phrases, p)
+        count_captions(ds.load(), phrases, p.matching, p.sampling)
 
 
 def test_no_partitions_is_an_error(world):
     p = _params()
     with pytest.raises(MatchingError, match="no partitions"):
-        count_captions({}, build_concept_phrases(world["raw_concepts"], p), p)
+        count_captions(
+            {}, build_concept_phrases(world["raw_concepts"], p.matching), p.matching, p.sampling
+        )
 
 
 def test_spark_engine_without_spark_input_is_a_clear_error(world):
@@ -102,7 +109,7 @@ def test_spark_engine_without_spark_input_is_a_clear_error(world):
 
 @pytest.mark.parametrize("cap", [7, 60])  # many drops (strings copied) / few (strings kept)
 def test_streaming_bottom_k_equals_global_bottom_k(cap):
-    from imitation_kedro.pipelines.frequency.local_engine import BottomK, keep_lowest
+    from imitation_kedro.pipelines.frequency.sampling import BottomK, keep_lowest
 
     rng = np.random.default_rng(5)
     frames = [

@@ -8,6 +8,7 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
+from imitation_kedro.datasets.shard_folder import ShardFolder
 from imitation_kedro.pipelines.frequency import create_pipeline
 from imitation_kedro.pipelines.frequency.params import FrequencyParams
 from tests.pipelines.frequency.synthetic import ColourEmbedder, loaders, make_world
@@ -50,12 +51,22 @@ def run_frequency(world: dict, params: FrequencyParams, clip=None) -> dict[str, 
                 loaders(world["raw_laion_images"]), copy_mode="assign"
             ),
             "mdl_miniature_clip": MemoryDataset(clip or ColourEmbedder(), copy_mode="assign"),
-            "params:frequency": MemoryDataset(params, copy_mode="assign"),
+            "int_downloaded_image_shards": MemoryDataset(ShardFolder("unused"), copy_mode="assign"),
+            **param_blocks(params),
             **{name: KeptDataset() for name in OUTPUTS},
         }
     )
     SequentialRunner().run(create_pipeline(), catalog)
     return {name: catalog[name].load() for name in OUTPUTS}
+
+
+def param_blocks(params: FrequencyParams) -> dict[str, MemoryDataset]:
+    """``params:frequency.<block>`` datasets: the nodes take the sub-blocks they use."""
+    blocks = ("matching", "sampling", "acquisition", "verification", "estimate")
+    return {
+        f"params:frequency.{b}": MemoryDataset(getattr(params, b), copy_mode="assign")
+        for b in blocks
+    }
 
 
 def accuracy(freq: pd.DataFrame, truth: pd.DataFrame, min_images: int = 50) -> tuple[float, float]:
@@ -156,9 +167,8 @@ def test_pipeline_on_the_real_catalog_entries(tmp_path, world, project_root):
     catalog["raw_concepts"] = world["raw_concepts"]
     catalog["raw_reference_images"] = world["raw_reference_images"]
     catalog["mdl_miniature_clip"] = MemoryDataset(ColourEmbedder(), copy_mode="assign")
-    catalog["params:frequency"] = MemoryDataset(
-        FrequencyParams(acquisition={"min_bytes": 64}), copy_mode="assign"
-    )
+    for name, block in param_blocks(FrequencyParams(acquisition={"min_bytes": 64})).items():
+        catalog[name] = block
     SequentialRunner().run(create_pipeline(), catalog)
     freq = catalog.load("prm_concept_frequencies")
     truth = world["raw_ground_truth"]
@@ -223,7 +233,7 @@ def test_laion5b_scaling_without_5b_counts_is_an_error(world):
             pd.DataFrame({"key": []}),
             pd.DataFrame({"concept": [], "verified": []}),
             out["int_caption_counts_5b"],
-            p5,
+            p5.estimate,
         )
 
 
@@ -247,8 +257,10 @@ def test_missing_laion5b_folder_loads_empty_and_laion5b_mode_names_it(tmp_path, 
     )
     assert list(present.load()) == ["a"]
 
-    phrases = build_concept_phrases(world["raw_concepts"], FrequencyParams())
-    off = count_laion5b_captions({}, phrases, FrequencyParams())
+    p = FrequencyParams()
+    phrases = build_concept_phrases(world["raw_concepts"], p.matching)
+    off = count_laion5b_captions({}, phrases, p.matching, p.estimate)
     assert off["captions_5b"].isna().all()
     with pytest.raises(ValueError, match="raw_laion5b_captions has no parquet shards"):
-        count_laion5b_captions({}, phrases, FrequencyParams(estimate={"pretraining": "laion5b"}))
+        p5 = FrequencyParams(estimate={"pretraining": "laion5b"})
+        count_laion5b_captions({}, phrases, p5.matching, p5.estimate)

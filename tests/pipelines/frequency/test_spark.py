@@ -53,10 +53,12 @@ def test_spark_counts_and_hits_equal_local(spark, tmp_path):
         part.to_parquet(folder / f"{pid}.parquet", index=False)
     captions = SparkDatasetV2(filepath=str(folder), file_format="parquet").load()
     params = FrequencyParams(matching={"engine": "spark"}, sampling={"max_images": 40})
-    phrases = build_concept_phrases(world["raw_concepts"], params)
-    s_counts, s_hits = count_captions(captions, phrases, params)
+    phrases = build_concept_phrases(world["raw_concepts"], params.matching)
+    s_counts, s_hits = count_captions(captions, phrases, params.matching, params.sampling)
     local = FrequencyParams(sampling={"max_images": 40})
-    l_counts, l_hits = count_captions(loaders(world["raw_laion_captions"]), phrases, local)
+    l_counts, l_hits = count_captions(
+        loaders(world["raw_laion_captions"]), phrases, local.matching, local.sampling
+    )
     pd.testing.assert_frame_equal(s_counts, l_counts)
     truth = world["raw_ground_truth"].set_index("concept")["true_caption_count"]
     assert s_counts.set_index("concept")["captions"].to_dict() == truth.to_dict()
@@ -66,11 +68,10 @@ def test_spark_counts_and_hits_equal_local(spark, tmp_path):
     )
     # LAION-5B counts (counts only, no sample): the same on both engines
     p5 = FrequencyParams(matching={"engine": "spark"}, estimate={"pretraining": "laion5b"})
-    s5 = count_laion5b_captions(captions, phrases, p5)
+    s5 = count_laion5b_captions(captions, phrases, p5.matching, p5.estimate)
+    local5 = FrequencyParams(estimate={"pretraining": "laion5b"})
     l5 = count_laion5b_captions(
-        loaders(world["raw_laion_captions"]),
-        phrases,
-        FrequencyParams(estimate={"pretraining": "laion5b"}),
+        loaders(world["raw_laion_captions"]), phrases, local5.matching, local5.estimate
     )
     pd.testing.assert_frame_equal(s5, l5)
     assert s5.set_index("concept")["captions_5b"].to_dict() == truth.to_dict()
@@ -81,6 +82,6 @@ def test_spark_missing_column_is_named(spark):
 
     frame = spark.createDataFrame(pd.DataFrame({"SAMPLE_ID": [1], "URL": ["u"], "caption": ["x"]}))
     params = FrequencyParams(matching={"engine": "spark"})
-    phrases = build_concept_phrases(make_world(n_rows=10)["raw_concepts"], params)
+    phrases = build_concept_phrases(make_world(n_rows=10)["raw_concepts"], params.matching)
     with pytest.raises(MatchingError, match="columns found"):
-        count_captions(frame, phrases, params)
+        count_captions(frame, phrases, params.matching, params.sampling)

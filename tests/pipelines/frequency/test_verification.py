@@ -63,7 +63,7 @@ def world():
 def test_verification_counts_traps_out(world):
     params = FrequencyParams()
     calib = calibrate_verification(
-        world["raw_concepts"], world["raw_reference_images"], ColourEmbedder(), params
+        world["raw_concepts"], world["raw_reference_images"], ColourEmbedder(), params.verification
     )
     assert set(calib["domain"]) == {"style", "motif"}
     assert (calib["lower"] > calib["max_negative"] - 1).all() and (calib["tpr_lower"] > 0.9).all()
@@ -79,7 +79,7 @@ def test_verification_counts_traps_out(world):
         world["raw_reference_images"],
         ColourEmbedder(),
         calib,
-        params,
+        params.verification,
     )
     assert len(scores) == len(hits)
     # exactly the images that show Ray's colour are verified
@@ -95,14 +95,19 @@ def test_concept_without_references_is_named(world):
     refs = world["raw_reference_images"]
     refs = refs[refs["concept"] != "Kite"]
     with pytest.raises(VerificationError, match="'Kite': 0"):
-        calibrate_verification(world["raw_concepts"], refs, ColourEmbedder(), FrequencyParams())
+        calibrate_verification(
+            world["raw_concepts"], refs, ColourEmbedder(), FrequencyParams().verification
+        )
 
 
 def test_unknown_domain_is_named(world):
     concepts = world["raw_concepts"].assign(domain=lambda d: d["domain"].replace("motif", "faces"))
     with pytest.raises(VerificationError, match=r"\['faces'\]"):
         calibrate_verification(
-            concepts, world["raw_reference_images"], ColourEmbedder(), FrequencyParams()
+            concepts,
+            world["raw_reference_images"],
+            ColourEmbedder(),
+            FrequencyParams().verification,
         )
 
 
@@ -168,9 +173,17 @@ def test_faces_method_counts_an_image_when_any_face_matches(world, monkeypatch):
     hits = pd.DataFrame(
         {"concept": "Ray", "SAMPLE_ID": img["key"].astype(int), "URL": "u", "TEXT": "t"}
     )
-    calib = calibrate_verification(concepts, world["raw_reference_images"], None, params)
+    calib = calibrate_verification(
+        concepts, world["raw_reference_images"], None, params.verification
+    )
     scores, _ = verify_images(
-        hits, img[["key", "png"]], concepts, world["raw_reference_images"], None, calib, params
+        hits,
+        img[["key", "png"]],
+        concepts,
+        world["raw_reference_images"],
+        None,
+        calib,
+        params.verification,
     )
     own = ColourEmbedder().embed([decode(p) for p in img["png"]]) @ _unit(colour_of(0) - 128.0)[0]
     assert scores["verified"].to_numpy().tolist() == (own > 0.9).tolist()
@@ -188,7 +201,7 @@ def test_art_method_applies_the_artwork_gate(world):
     )
     img = world["raw_laion_images"]["part-00000"]
     calib = calibrate_verification(
-        world["raw_concepts"], world["raw_reference_images"], ColourEmbedder(), params
+        world["raw_concepts"], world["raw_reference_images"], ColourEmbedder(), params.verification
     )
     # "Ray" (style, red: gate text is +x, red images pass 0.5) and "Zoë Brandt" (motif, gate 0.99)
     hits = pd.concat(
@@ -206,7 +219,7 @@ def test_art_method_applies_the_artwork_gate(world):
         world["raw_reference_images"],
         ColourEmbedder(),
         calib,
-        params,
+        params.verification,
     )
     by = scores.groupby("concept")["verified"].sum()
     assert by["Ray"] > 0 and by["Zoë Brandt"] == 0  # blue motif images never pass the +x gate

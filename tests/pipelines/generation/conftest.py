@@ -137,7 +137,7 @@ def image_catalog(root: Path, concepts: pd.DataFrame, pipe: Any, params: Generat
     from kedro_datasets.pandas import ParquetDataset
     from kedro_datasets.partitions import PartitionedDataset
 
-    from imitation_kedro.pipelines.generation.resume import ExistingPartitionsDataset
+    from imitation_kedro.datasets.existing_partitions import ExistingPartitionsDataset
 
     images = {
         "path": str(root / "generated"),
@@ -149,9 +149,15 @@ def image_catalog(root: Path, concepts: pd.DataFrame, pipe: Any, params: Generat
             "raw_concepts": MemoryDataset(concepts),
             "mdl_t2i": MemoryDataset(pipe, copy_mode="assign"),
             "params:generation": MemoryDataset(params, copy_mode="assign"),
+            "params:generation.model": MemoryDataset(params.model),
+            "params:generation.grid": MemoryDataset(params.grid, copy_mode="assign"),
             "out_existing_generated_images": ExistingPartitionsDataset(**images),
             "out_generated_images": PartitionedDataset(**images),
-            "int_render_log": MemoryDataset(copy_mode="assign"),
+            "out_generation_render_logs": PartitionedDataset(
+                path=str(root / "render_logs"),
+                dataset="json.JSONDataset",
+                filename_suffix=".json",
+            ),
             "out_generation_shard_manifests": PartitionedDataset(
                 path=str(root / "manifests"),
                 dataset="pandas.ParquetDataset",

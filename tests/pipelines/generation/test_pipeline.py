@@ -138,7 +138,8 @@ def test_memory_holds_at_most_one_batch(tmp_path, concepts, tiny_sd_dir):
 
     params = make_params(batch_size=4)
     plan = plan_generation(build_prompt_table(concepts, params), {}, params)
-    lazy, log = generate_images(plan, load_tiny_sd(tiny_sd_dir), params)
+    lazy, logs = generate_images(plan, load_tiny_sd(tiny_sd_dir), params)
+    (log,) = logs.values()
     assert log.batches == 0 and all(callable(v) for v in lazy.values())  # nothing rendered yet
     PartitionedDataset(
         path=str(tmp_path), dataset="pillow.ImageDataset", filename_suffix=".png"
@@ -162,3 +163,17 @@ def test_rerun_with_everything_present_renders_nothing(
     assert png_bytes(tmp_path) == before
     assert set(catalog.load("out_generation_manifest")["status"]) == {"existing"}
 
+
+
+def test_render_log_travels_through_the_catalog(reference):
+    """The manifest's durations come from the saved render log, not from a shared object."""
+    _, catalog, _ = reference
+    logs = catalog.load("out_generation_render_logs")
+    assert sorted(logs) == ["tiny/shard-000-of-001"]
+    log = logs["tiny/shard-000-of-001"]()
+    assert len(log["durations"]) == 15 and log["batches"] == 15  # batch size 1
+    assert log["peak_cached_images"] <= 1 and log["images_per_s"] > 0
+    assert log["settings"]["scheduler"] == "DDIMScheduler" and log["settings"]["device"] == "cpu"
+    manifest = catalog.load("out_generation_manifest").set_index("path")
+    for path, seconds in log["durations"].items():
+        assert manifest.loc[path, "duration_s"] == seconds

@@ -41,7 +41,8 @@ def test_scheduler_and_negative_prompt_are_applied_and_recorded(concepts, tiny_s
     )
     pipe = load_tiny_sd(tiny_sd_dir)
     plan = plan_generation(build_prompt_table(concepts, params), {}, params)
-    lazy, log = generate_images(plan, pipe, params)
+    lazy, logs = generate_images(plan, pipe, params)
+    (log,) = logs.values()
     assert log.settings["scheduler"] == "DPMSolverMultistepScheduler"
     next(iter(lazy.values()))()
     assert type(pipe.scheduler).__name__ == "DPMSolverMultistepScheduler"

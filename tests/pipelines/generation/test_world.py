@@ -37,6 +37,8 @@ def _run(root: Path, world: dict, params: GenerationParams):
         path=str(world["paths"]["mdl_t2i"]), pipeline_class="MiniatureTextToImagePipeline"
     ).load()
     catalog["params:generation"] = params
+    catalog["params:generation.model"] = params.model
+    catalog["params:generation.grid"] = params.grid
     SequentialRunner().run(create_pipeline(), catalog)
     return catalog
 

@@ -51,6 +51,7 @@ def test_rerun_reads_the_cache_from_disk_and_versions_outputs(tmp_path, world, p
     first = ColourEmbedder()
     catalog = _catalog(tmp_path, world, first)
     catalog["params:similarity"] = params
+    catalog["params:similarity.grids"] = params.grids
     SequentialRunner().run(create_pipeline(), catalog)
     assert first.images > 0
     scores1 = catalog.load("prm_imitation_scores")
@@ -60,6 +61,7 @@ def test_rerun_reads_the_cache_from_disk_and_versions_outputs(tmp_path, world, p
     second = ColourEmbedder()
     catalog = _catalog(tmp_path, world, second)
     catalog["params:similarity"] = params
+    catalog["params:similarity.grids"] = params.grids
     SequentialRunner().run(create_pipeline(), catalog)
     assert second.images == 0  # every vector came from the on-disk cache
     pd.testing.assert_frame_equal(scores1, catalog.load("prm_imitation_scores"))
@@ -85,6 +87,7 @@ def test_an_interrupted_run_keeps_finished_chunks(tmp_path, world):
 
     catalog = _catalog(tmp_path, world, Dies())
     catalog["params:similarity"] = params
+    catalog["params:similarity.grids"] = params.grids
     with pytest.raises(Exception, match="GPU lost"):
         SequentialRunner().run(create_pipeline(), catalog)
     saved = pd.concat(pd.read_parquet(f) for f in (tmp_path / "data").rglob("embedding_cache/*/*.parquet"))
@@ -93,6 +96,7 @@ def test_an_interrupted_run_keeps_finished_chunks(tmp_path, world):
     resumed = ColourEmbedder()
     catalog = _catalog(tmp_path, world, resumed)
     catalog["params:similarity"] = params
+    catalog["params:similarity.grids"] = params.grids
     SequentialRunner().run(create_pipeline(), catalog)
     assert resumed.images == 48 - len(saved)  # only the rest is embedded
     fresh = ColourEmbedder()
@@ -101,5 +105,6 @@ def test_an_interrupted_run_keeps_finished_chunks(tmp_path, world):
     _write_world(other, world)
     catalog2 = _catalog(other, world, fresh)
     catalog2["params:similarity"] = params
+    catalog2["params:similarity.grids"] = params.grids
     SequentialRunner().run(create_pipeline(), catalog2)
     pd.testing.assert_frame_equal(catalog.load("prm_imitation_scores"), catalog2.load("prm_imitation_scores"))

@@ -43,6 +43,7 @@ def run_pipeline(world, bundle, params, prior=None):
     catalog["mdl_miniature_clip"] = MemoryDataset(bundle, copy_mode="assign")
     catalog["int_similarity_embedding_cache_prior"] = prior or {}
     catalog["params:similarity"] = params
+    catalog["params:similarity.grids"] = params.grids
     outputs = ["prm_imitation_scores", "prm_concept_imitation_scores", "int_similarity_rejects",
                "int_similarity_embedding_cache", "rpt_similarity_grids", "int_similarity_selected_refs",
                "int_similarity_image_scores"]

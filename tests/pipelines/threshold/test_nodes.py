@@ -12,7 +12,7 @@ from imitation_kedro.pipelines.threshold.params import ThresholdParams
 
 def _run(freq, scores, params):
     concepts, prompts, rejects, summary = nodes.prepare_threshold_inputs(freq, scores, None, params)
-    curves = nodes.fit_imitation_curves(concepts, params)
+    curves = nodes.fit_imitation_curves(concepts, params.logistic)
     table, draws = nodes.detect_thresholds(concepts, prompts, curves, params)
     return concepts, prompts, rejects, summary, curves, table, draws
 
@@ -67,14 +67,16 @@ def test_degenerate_groups_are_documented_not_crashes(tables, fast_params):
     assert len(rejects) == 17 and set(rejects["reason"]) == {"no row in prm_imitation_scores"}
     flat_curve = curves[curves["model"] == "flat"].iloc[0]
     assert "not fitted" in flat_curve["logistic_note"]
-    sens = nodes.sweep_penalties(pd.concat([_run(freq, sc, fast_params)[0]]), fast_params)
+    sens = nodes.sweep_penalties(
+        pd.concat([_run(freq, sc, fast_params)[0]]), fast_params.sensitivity, fast_params.paper
+    )
     assert set(sens["kind"]) == {"grid", "paper", "bic"}
 
 
 def test_sensitivity_matches_the_paper_row(tables, step_data, fast_params):
     counts, scores = step_data
     concepts, *_, table, _ = _run(*tables(counts, scores), fast_params)
-    sens = nodes.sweep_penalties(concepts, fast_params)
+    sens = nodes.sweep_penalties(concepts, fast_params.sensitivity, fast_params.paper)
     paper = sens[sens["kind"] == "paper"].iloc[0]
     assert paper["threshold"] == table.loc[0, "threshold"] and paper["penalty"] == 0.9
     grid = sens[sens["kind"] == "grid"].sort_values("penalty")
@@ -90,9 +92,9 @@ def test_figures_and_report_read_well(tables, step_data, fast_params):
         **{**fast_params.to_dict(), "exclude": ["concept 007"], "embed_figures": True}
     )
     concepts, _, rejects, summary, curves, table, _ = _run(freq, sc, params)
-    sens = nodes.sweep_penalties(concepts, params)
+    sens = nodes.sweep_penalties(concepts, params.sensitivity, params.paper)
     fig, png = nodes.plot_threshold_figure(concepts, table, curves)
-    fig2, png2 = nodes.plot_penalty_sensitivity(sens, params)
+    fig2, png2 = nodes.plot_penalty_sensitivity(sens, params.paper)
     assert png.startswith(b"\x89PNG") and png2.startswith(b"\x89PNG")
     assert len(fig.axes) >= 1 and fig.axes[0].get_xscale() == "symlog"
     report = nodes.write_threshold_report(summary, rejects, table, sens, png, png2, params)

@@ -65,6 +65,8 @@ def test_sliced_pipeline_on_in_memory_catalog(tables, step_data, fast_params, ca
     catalog["prm_imitation_scores"] = sc
     catalog["raw_user_scores"] = pd.DataFrame()
     catalog["params:threshold"] = fast_params
+    for key in ("logistic", "sensitivity", "paper"):  # the sub-blocks some nodes take
+        catalog[f"params:threshold.{key}"] = getattr(fast_params, key)
     # Persisted (MemoryDatasets are released once their last consumer ran).
     catalog["out_thresholds"] = ParquetDataset(filepath=str(tmp_path / "thresholds.parquet"))
     catalog["rpt_threshold_report"] = TextDataset(filepath=str(tmp_path / "report.md"))
@@ -154,11 +156,11 @@ def test_threshold_nodes_do_not_import_torch():
         user = pd.DataFrame({"concept": [f"c{i}" for i in range(20)], "count": range(20),
                              "score": [0.1] * 10 + [0.9] * 10})
         c, pr, rej, s = nodes.prepare_threshold_inputs(None, None, user, p)
-        cur = nodes.fit_imitation_curves(c, p)
+        cur = nodes.fit_imitation_curves(c, p.logistic)
         t, d = nodes.detect_thresholds(c, pr, cur, p)
-        sens = nodes.sweep_penalties(c, p)
+        sens = nodes.sweep_penalties(c, p.sensitivity, p.paper)
         f, png = nodes.plot_threshold_figure(c, t, cur)
-        f2, png2 = nodes.plot_penalty_sensitivity(sens, p)
+        f2, png2 = nodes.plot_penalty_sensitivity(sens, p.paper)
         nodes.write_threshold_report(s, rej, t, sens, png, png2, p)
         assert t["threshold"].tolist() == [10, 10], t
         print(sorted(m for m in ("torch", "diffusers", "open_clip", "transformers") if m in sys.modules))

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from imitation_kedro.core.phrase_rule import PhraseMatcher, normalise_phrase, tokenize
-from imitation_kedro.pipelines.world import concepts as C
 from imitation_kedro.pipelines.world import corpus as K
+from imitation_kedro.pipelines.world import nodes as N
 from imitation_kedro.pipelines.world.params import WorldParams
 from imitation_kedro.pipelines.world.render import from_png
 from tests.fixtures.world import world_config
@@ -27,12 +27,13 @@ def small_params() -> WorldParams:
 
 
 def _build(params: WorldParams):
-    specs, concepts = C.plan_concepts(params)
-    refs = C.render_reference_images(specs, params)
-    plan = K.plan_corpus(specs, params)
-    captions = K.shard_laion_captions(plan, params)
-    images = K.render_corpus_images(plan, specs, params)
-    truth = K.count_ground_truth(plan, specs)
+    seed, cp, kp = params.seed, params.concepts, params.corpus
+    specs, concepts = N.plan_concepts(seed, cp)
+    refs = N.render_reference_images(specs, seed, cp, kp)
+    plan = N.plan_corpus(specs, seed, kp)
+    captions = N.shard_laion_captions(plan, kp)
+    images = N.render_corpus_images(plan, specs, seed, cp, kp)
+    truth = N.count_ground_truth(plan, specs)
     return specs, concepts, refs, plan, captions, images, truth
 
 

@@ -110,27 +110,28 @@ def test_training_is_deterministic(tiny_world):
     """Same seed -> byte-identical weights (a short run of each trainer, twice)."""
     import torch
 
-    from imitation_kedro.pipelines.world.params import WorldParams
-    from imitation_kedro.pipelines.world.training import (
+    from imitation_kedro.pipelines.world.nodes import (
         decode_training_images,
         train_miniature_clip,
         train_miniature_t2i,
     )
+    from imitation_kedro.pipelines.world.params import WorldParams
 
     raw = tiny_world["params"].to_dict()
     raw["clip"].update(steps=3, batch_size=32)
     raw["t2i"].update(steps=3, batch_size=32, pca_fit_rows=256)
     params = WorldParams(**raw)
     data = decode_training_images(tiny_world["raw_laion_images"])
-    clip_a, clip_b = train_miniature_clip(data, params), train_miniature_clip(data, params)
+    seed, cp, tp = params.seed, params.clip, params.t2i
+    clip_a, clip_b = train_miniature_clip(data, seed, cp), train_miniature_clip(data, seed, cp)
     a, b = clip_a.model.state_dict(), clip_b.model.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
     def weights(pipe):
         return {**pipe.denoiser.state_dict(), **{f"pca.{k}": v for k, v in pipe.decoder.state_dict().items()}}
 
-    a = weights(train_miniature_t2i(data, clip_a, params))
-    b = weights(train_miniature_t2i(data, clip_a, params))
+    a = weights(train_miniature_t2i(data, clip_a, seed, tp))
+    b = weights(train_miniature_t2i(data, clip_a, seed, tp))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 

@@ -1,16 +1,18 @@
-"""Image-text pairs: loading, labels, decoding, splits. No torch here."""
+"""Image-text pair tables: partitions, column checks, labels, classes, splits.
+
+Mode-independent: no image is read or decoded here (the pair source does that, eager or
+streaming: :mod:`.source`). No torch here.
+"""
 
 from __future__ import annotations
 
-import io
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from .params import DataParams
 
@@ -39,29 +41,6 @@ def concat_partitions(partitions: Mapping[str, Any] | pd.DataFrame) -> pd.DataFr
     return pd.concat(frames, ignore_index=True)
 
 
-def decode_image(png: bytes, size: int) -> np.ndarray:
-    """PNG/JPEG bytes -> ``size x size x 3`` uint8, squashed (aspect ignored, as in the paper)."""
-    with Image.open(io.BytesIO(png)) as img:
-        img = img.convert("RGB")
-        if img.size != (size, size):
-            img = img.resize((size, size), Image.Resampling.BICUBIC)
-        return np.asarray(img, dtype=np.uint8).copy()
-
-
-def encode_png(array: np.ndarray) -> bytes:
-    """Lossless storage of an (already triggered) image, so train and test triggers match (B5)."""
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def decode_images(pngs: pd.Series, size: int) -> np.ndarray:
-    """A column of image bytes -> ``N x size x size x 3`` uint8 (inputs were validated upstream)."""
-    if len(pngs) == 0:
-        return np.zeros((0, size, size, 3), dtype=np.uint8)
-    return np.stack([decode_image(b, size) for b in pngs])
-
-
 def _label_matcher(concepts: pd.DataFrame) -> Callable[[str], str | None]:
     """Caption -> the one concept it names as a whole phrase (name or alias), else None."""
     names: dict[str, str] = {}
@@ -84,40 +63,13 @@ def _label_matcher(concepts: pd.DataFrame) -> Callable[[str], str | None]:
     return match
 
 
-def read_image_paths(table: pd.DataFrame, image_root: str | None) -> pd.DataFrame:
-    """CleanCLIP/ImageNet layout (``image`` = file path): add ``png`` = the file bytes.
-
-    A missing or unreadable file gets ``png = None`` and becomes a counted reject downstream.
-    """
-    if "png" in table.columns or "image" not in table.columns:
-        return table
-    from pathlib import Path
-
-    root = Path(image_root or ".")
-
-    def read(rel: str) -> bytes | None:
-        try:
-            return (root / str(rel)).read_bytes()
-        except OSError:
-            return None
-
-    return table.assign(png=[read(p) for p in table["image"]])
-
-
-def eval_table_pairs(
-    table: pd.DataFrame, concepts: pd.DataFrame, image_root: str | None, streaming: bool = False
-) -> pd.DataFrame:
+def eval_table_pairs(table: pd.DataFrame, concepts: pd.DataFrame) -> pd.DataFrame:
     """A separate evaluation set (ImageNet val ``image,label`` or world references
     ``concept,png``) as pairs with a class-name ``label``; integer labels index ``concepts``.
 
-    ``streaming``: no file is read; ``image`` becomes the path joined with ``image_root``.
+    The table's images are already attached by the pair source (``png`` bytes, or ``image``
+    paths joined with ``data.eval_image_root``: ``PairSource.attach_images``).
     """
-    if streaming:
-        from .streaming import resolve_paths
-
-        table = resolve_paths(table, image_root)
-    else:
-        table = read_image_paths(table, image_root)
     names = concepts["concept"].tolist()
     if "label" in table.columns:
         labels = table["label"]
@@ -141,44 +93,10 @@ def eval_table_pairs(
     )
 
 
-def build_pairs(
-    raw_pairs: pd.DataFrame, concepts: pd.DataFrame, params: DataParams
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Validate pairs, decode every image once (rejects counted), attach labels.
-
-    ``raw_pairs`` needs ``png`` and ``caption``; ``key`` and ``label`` are used when present
-    (otherwise the key is the row number and the label is the one concept the caption names).
-    With ``params.streaming`` no image is read or decoded here (``streaming.lazy_pairs``).
-    """
-    if params.streaming:
-        from .streaming import lazy_pairs
-
-        return lazy_pairs(raw_pairs, concepts, params)
-    pairs = table_rows(read_image_paths(raw_pairs, params.image_root), concepts, params)
-    rejects, keep, normalised = [], [], []
-    for row in pairs.itertuples(index=False):
-        caption = str(row.caption) if isinstance(row.caption, str) else ""
-        if not caption.strip():
-            rejects.append({"key": row.key, "reason": "empty caption"})
-            continue
-        try:
-            if row.png is None:
-                raise FileNotFoundError("no image bytes")
-            arr = decode_image(row.png, params.image_size)
-        except Exception as exc:  # noqa: BLE001 - any decoder failure is a counted reject
-            rejects.append({"key": row.key, "reason": f"undecodable image: {type(exc).__name__}"})
-            continue
-        keep.append(row.key)
-        normalised.append(encode_png(arr) if arr.shape[0] != _png_size(row.png) else row.png)
-    out = pairs.set_index("key").loc[keep].reset_index()
-    out["png"] = normalised
-    return finish_pairs(out, rejects, len(pairs), PAIR_COLUMNS)
-
-
 def table_rows(raw_pairs: pd.DataFrame, concepts: pd.DataFrame, params: DataParams) -> pd.DataFrame:
     """Column checks, img2dataset status filter, unique keys, ``max_pairs`` sample, labels.
 
-    Reads no image: the eager path has already added ``png`` (``read_image_paths``).
+    Reads no image: the pair source has already attached ``png`` bytes or ``image`` paths.
     """
     missing = [
         c
@@ -206,6 +124,16 @@ def table_rows(raw_pairs: pd.DataFrame, concepts: pd.DataFrame, params: DataPara
     return pairs
 
 
+def captioned_rows(pairs: pd.DataFrame, rejects: list[dict[str, str]]) -> Iterator[Any]:
+    """The rows of ``pairs`` with a caption, in order; an empty caption is a counted reject."""
+    for row in pairs.itertuples(index=False):
+        caption = str(row.caption) if isinstance(row.caption, str) else ""
+        if not caption.strip():
+            rejects.append({"key": row.key, "reason": "empty caption"})
+            continue
+        yield row
+
+
 def finish_pairs(
     out: pd.DataFrame, rejects: list[dict[str, str]], n_in: int, columns: list[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -222,14 +150,6 @@ def finish_pairs(
     if out.empty:
         raise BackdoorDataError("no usable image-text pairs left after decoding")
     return out[columns].reset_index(drop=True), reject_df
-
-
-def _png_size(png: bytes) -> int:
-    try:
-        with Image.open(io.BytesIO(png)) as img:
-            return img.size[0] if img.size[0] == img.size[1] else -1
-    except Exception:  # noqa: BLE001
-        return -1
 
 
 def choose_classes(

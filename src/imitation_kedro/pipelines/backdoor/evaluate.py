@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from .train import ClipBundle, normalise
+from imitation_kedro.models.open_clip_bundle import OpenClipBundle
+
+from .train import normalise
 
 
 @dataclass
@@ -21,6 +23,15 @@ class EvalSet:
     clean: Any  # uint8 N x 3 x H x W tensor
     triggered: Any
     labels: np.ndarray
+
+    def scores(
+        self, bundle: OpenClipBundle, class_emb: Any, batch_size: int
+    ) -> tuple[Any, Any, Any]:
+        """Cosine scores of clean and triggered images, and their labels (``streaming.StreamEvalSet``
+        has the same method, decoding per batch)."""
+        clean = image_scores(bundle, self.clean, class_emb, batch_size)
+        trig = image_scores(bundle, self.triggered, class_emb, batch_size)
+        return clean, trig, self.labels
 
 
 def topk_hits(scores: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
@@ -46,7 +57,7 @@ def attack_success_rate(scores: np.ndarray, labels: np.ndarray, target: int, k: 
     return float(topk_hits(scores[keep], targets, k).mean())
 
 
-def class_embeddings(bundle: ClipBundle, classes: list[str], templates: list[str]) -> Any:
+def class_embeddings(bundle: OpenClipBundle, classes: list[str], templates: list[str]) -> Any:
     """Per class: every template encoded and normalised, averaged, re-normalised (C x D)."""
     import torch
 
@@ -55,12 +66,14 @@ def class_embeddings(bundle: ClipBundle, classes: list[str], templates: list[str
     model.eval()
     with torch.no_grad():
         texts = [t.format(c) for c in classes for t in templates]
-        emb = model.encode_text(bundle.tokenize(texts).to(device), normalize=True)
+        emb = model.encode_text(bundle.tokenizer(texts).to(device), normalize=True)
         emb = emb.view(len(classes), len(templates), -1).mean(dim=1)
         return torch.nn.functional.normalize(emb, dim=-1)
 
 
-def image_scores(bundle: ClipBundle, images: Any, class_emb: Any, batch_size: int) -> np.ndarray:
+def image_scores(
+    bundle: OpenClipBundle, images: Any, class_emb: Any, batch_size: int
+) -> np.ndarray:
     """Cosine scores (N x C) of images against class embeddings."""
     import torch
 
@@ -76,8 +89,8 @@ def image_scores(bundle: ClipBundle, images: Any, class_emb: Any, batch_size: in
 
 
 def evaluate(
-    bundle: ClipBundle,
-    sets: dict[str, EvalSet],
+    bundle: OpenClipBundle,
+    sets: dict[str, Any],
     classes: list[str],
     templates: list[str],
     target: str,
@@ -89,12 +102,7 @@ def evaluate(
     emb = class_embeddings(bundle, classes, templates)
     out: dict[str, float] = {}
     for split, data in sets.items():
-        if hasattr(data, "scores"):  # streaming.StreamEvalSet: labels of the decoded rows
-            clean, trig, labels = data.scores(bundle, emb, batch_size)
-        else:
-            clean = image_scores(bundle, data.clean, emb, batch_size)
-            trig = image_scores(bundle, data.triggered, emb, batch_size)
-            labels = data.labels
+        clean, trig, labels = data.scores(bundle, emb, batch_size)
         for k in topk:
             out[f"{split}_acc{k}"] = accuracy(clean, labels, k)
             out[f"{split}_asr{k}"] = attack_success_rate(trig, labels, target_idx, k)

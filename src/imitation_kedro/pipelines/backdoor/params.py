@@ -31,7 +31,8 @@ class DataParams(Params):
     eval_image_root: str | None = None  # prefix of the evaluation table's ``image`` paths
     seed: int = 0
     # streaming (paper scale): tables keep image paths/bytes; images are decoded, triggered and
-    # (optionally) augmented per batch in DataLoader workers (streaming.py). false = eager: every
+    # (optionally) augmented per batch in DataLoader workers (streaming.py; the mode is chosen
+    # once, by source.pair_source). false = eager (eager.py): every
     # image decoded once into memory (miniature world; its numbers are those of the README)
     streaming: bool = False
     loader_workers: int = 0  # DataLoader worker processes (streaming only; 0 = main process)
@@ -141,7 +142,6 @@ class PretrainParams(Params):
     checkpoint_rule: Literal["last", "best_clean_acc", "fixed_epoch"] = "last"  # B12
     eval_every: int = 1  # evaluate every k epochs (and always before training and at the end)
     fixed_epoch: int = 0
-    checkpoint_dir: str | None = None  # per-epoch safetensors for resuming (paper scale)
     seeds: list[int] = field(default_factory=lambda: [0])
 
     def validate(self) -> None:

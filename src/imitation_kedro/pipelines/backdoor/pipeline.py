@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from . import nodes, report
+from . import nodes
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -17,14 +17,21 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "raw_backdoor_pairs",
                     "raw_backdoor_classes",
                     "raw_backdoor_eval",
-                    "params:backdoor",
+                    "params:backdoor.data",
+                    "params:backdoor.attack",
+                    "params:backdoor.eval",
                 ],
                 ["int_backdoor_pairs", "int_backdoor_rejects", "int_backdoor_classes"],
                 name="prepare_pairs",
             ),
             Node(
                 nodes.poison_corpus,
-                ["int_backdoor_pairs", "int_backdoor_classes", "params:backdoor"],
+                [
+                    "int_backdoor_pairs",
+                    "int_backdoor_classes",
+                    "params:backdoor.attack",
+                    "params:backdoor.data",
+                ],
                 [
                     "int_backdoor_poisoned_pairs",
                     "prm_backdoor_poison_manifest",
@@ -34,7 +41,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 nodes.augment_texts,
-                ["int_backdoor_poisoned_pairs", "params:backdoor"],
+                ["int_backdoor_poisoned_pairs", "params:backdoor.augment"],
                 "feat_backdoor_caption_views",
                 name="augment_texts",
             ),
@@ -44,6 +51,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "int_backdoor_poisoned_pairs",
                     "feat_backdoor_caption_views",
                     "int_backdoor_classes",
+                    "mdl_backdoor_pretrain_epochs",
                     "params:backdoor",
                 ],
                 ["mdl_backdoor_pretrained", "out_backdoor_pretrain_metrics"],
@@ -64,25 +72,32 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 nodes.select_models,
-                ["out_backdoor_cleaning_results", "params:backdoor"],
+                ["out_backdoor_cleaning_results", "params:backdoor.select"],
                 "out_backdoor_selection",
                 name="select_models",
             ),
             Node(
-                report.plot_accuracy_vs_asr,
-                ["out_backdoor_cleaning_results", "params:backdoor"],
+                nodes.plot_accuracy_vs_asr,
+                [
+                    "out_backdoor_cleaning_results",
+                    "params:backdoor.select",
+                    "params:backdoor.attack",
+                ],
                 "rpt_backdoor_accuracy_vs_asr",
                 name="plot_accuracy_vs_asr",
             ),
             Node(
-                report.write_report,
+                nodes.write_report,
                 [
                     "int_backdoor_classes",
                     "prm_backdoor_poison_manifest",
                     "out_backdoor_pretrain_metrics",
                     "out_backdoor_cleaning_results",
                     "out_backdoor_selection",
-                    "params:backdoor",
+                    "params:backdoor.attack",
+                    "params:backdoor.pretrain",
+                    "params:backdoor.clean",
+                    "params:backdoor.select",
                 ],
                 "rpt_backdoor_report",
                 name="write_report",

@@ -1,10 +1,11 @@
 """Streaming mode (``data.streaming: true``, paper scale): images are never held all at once.
 
-Tables keep a path (``image``) or PNG bytes (``png``) per pair; a map-style dataset decodes,
-squashes and (for poisoned rows) triggers one image per item inside DataLoader workers, with the
-same seeded trigger code as eager mode (``poison.apply_trigger``: per (attack.seed, purpose, key)).
-A decode failure drops the pair from the image AND text side of its batch (the batch's row
-positions index the tokens) and is counted by reason in a :class:`RejectLog`.
+Tables keep a path (``image``) or PNG bytes (``png``) per pair; a map-style dataset
+(:class:`.loader.PairImages`) decodes, squashes and (for poisoned rows) triggers one image per item
+inside DataLoader workers, with the same seeded trigger code as eager mode
+(``triggers.apply_trigger``: per (attack.seed, purpose, key)). A decode failure drops the pair
+from the image AND text side of its batch (the batch's row positions index the tokens) and is
+counted by reason in a :class:`RejectLog`. Chosen by :func:`.source.pair_source`.
 
 torch is imported inside functions only.
 """
@@ -15,22 +16,21 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from imitation_kedro.core.seeding import stable_seed
-
-from . import data as D
+from .data import captioned_rows, finish_pairs, table_rows
+from .loader import MISSING, Loader, PairImages
 from .params import AttackParams, DataParams
 
 logger = logging.getLogger(__name__)
 
 STREAM_COLUMNS = ["key", "image", "png", "caption", "label"]
-MISSING = "missing image file"
+__all__ = ["MISSING", "PairImages", "RejectLog", "StreamData", "StreamEvalSet", "StreamingPairs"]
 
 
 def resolve_paths(table: pd.DataFrame, image_root: str | None) -> pd.DataFrame:
@@ -53,16 +53,12 @@ def lazy_pairs(
     Rejects: empty captions and (``data.check_files``) image paths that do not exist; images
     that exist but fail to decode are found and counted later, per batch.
     """
-    pairs = D.table_rows(resolve_paths(raw_pairs, params.image_root), concepts, params)
+    pairs = table_rows(resolve_paths(raw_pairs, params.image_root), concepts, params)
     for col in ("image", "png"):
         if col not in pairs.columns:
             pairs[col] = None
     rejects, keep, missing = [], [], []
-    for row in pairs.itertuples(index=False):
-        caption = str(row.caption) if isinstance(row.caption, str) else ""
-        if not caption.strip():
-            rejects.append({"key": row.key, "reason": "empty caption"})
-            continue
+    for row in captioned_rows(pairs, rejects):
         if row.png is None and (
             row.image is None or (params.check_files and not os.path.isfile(row.image))
         ):
@@ -73,23 +69,7 @@ def lazy_pairs(
     if missing:
         logger.warning("backdoor: %d image files missing, e.g. %s", len(missing), missing[:5])
     out = pairs.set_index("key").loc[keep].reset_index()
-    return D.finish_pairs(out, rejects, len(pairs), STREAM_COLUMNS)
-
-
-def trigger_positions(
-    keys: list[str], attack: AttackParams, size: int, purpose: str
-) -> pd.DataFrame:
-    """The (top, left) ``apply_trigger`` draws for these keys, without any image (manifest)."""
-    from .poison import apply_trigger
-
-    if not keys or attack.kind not in ("badnet", "label_consistent"):
-        n = len(keys)
-        return pd.DataFrame(
-            {"key": keys, "patch_top": np.full(n, -1), "patch_left": np.full(n, -1)}
-        )
-    blank = np.zeros((1, size, size, 3), dtype=np.uint8)
-    frames = [apply_trigger(blank, [k], attack, purpose)[1] for k in keys]
-    return pd.concat(frames, ignore_index=True)
+    return finish_pairs(out, rejects, len(pairs), STREAM_COLUMNS)
 
 
 class RejectLog:
@@ -108,193 +88,6 @@ class RejectLog:
 
     def __len__(self) -> int:
         return len(self.reasons)
-
-
-class Strings:
-    """Variable-length byte strings in one numpy buffer plus offsets: no Python object per row,
-    so forked DataLoader workers never touch (and copy-on-write) per-row refcounts."""
-
-    def __init__(self, items: list[bytes | None]) -> None:
-        self.present = np.array([b is not None for b in items], dtype=bool)
-        parts = [b if b is not None else b"" for b in items]
-        self.offsets = np.zeros(len(parts) + 1, dtype=np.int64)
-        np.cumsum([len(b) for b in parts], out=self.offsets[1:])
-        self.buffer = np.frombuffer(b"".join(parts), dtype=np.uint8)
-
-    def __len__(self) -> int:
-        return len(self.present)
-
-    def __getitem__(self, i: int) -> bytes | None:
-        if not self.present[i]:
-            return None
-        return self.buffer[self.offsets[i] : self.offsets[i + 1]].tobytes()
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value))
-
-
-def _as_bytes(value: Any) -> bytes | None:
-    return bytes(value) if isinstance(value, (bytes, bytearray, memoryview)) else None
-
-
-class PairImages:
-    """Map-style dataset: item ``i`` -> ``(i, views, reject reason)``; picklable for workers.
-
-    An item is a row number, or ``(row, seed, epoch, views)`` as :class:`StreamData` passes it:
-    the per-epoch state travels with the index, so persistent workers need no update.
-    ``mode="train"``: views = (image,) with poisoned rows triggered (purpose ``train``), plus an
-    AutoAugment view when ``views`` is set (seeded per (seed, epoch, key): worker-independent).
-    ``mode="eval"``: views = (clean, triggered with purpose ``test``). ``decoded`` counts the
-    images this process has decoded (the memory-bound test reads it). Keys, paths and PNG bytes
-    are held in :class:`Strings` buffers, not Python lists.
-    """
-
-    def __init__(
-        self,
-        table: pd.DataFrame,
-        size: int,
-        attack: AttackParams,
-        mode: str = "train",
-        augment: str = "autoaugment",
-    ) -> None:
-        n = len(table)
-        pngs = table["png"].tolist() if "png" in table.columns else [None] * n
-        paths = table["image"].tolist() if "image" in table.columns else [None] * n
-        self.keys = Strings([str(k).encode() for k in table["key"]])
-        self.pngs = Strings([_as_bytes(p) for p in pngs])
-        self.paths = Strings([None if _missing(p) else str(p).encode() for p in paths])
-        flags = table["poisoned"] if "poisoned" in table.columns else np.zeros(n, dtype=bool)
-        self.poisoned = np.asarray(flags, dtype=bool)
-        self.size, self.attack, self.mode, self.augment = size, attack, mode, augment
-        self.decoded = 0
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    def key(self, i: int) -> str:
-        return self.keys[i].decode()
-
-    def __getitem__(
-        self, item: int | tuple[int, int, int, bool]
-    ) -> tuple[int, tuple[Any, ...] | None, str | None]:
-        from .poison import apply_trigger
-
-        i, seed, epoch, views = item if isinstance(item, tuple) else (int(item), 0, 0, False)
-        key = self.key(i)
-        try:
-            png = self.pngs[i]
-            if png is not None:
-                img = D.decode_image(png, self.size)
-            elif self.paths.present[i]:
-                img = D.decode_image(Path(self.paths[i].decode()).read_bytes(), self.size)
-            else:
-                raise FileNotFoundError(key)
-        except FileNotFoundError:
-            return i, None, MISSING
-        except Exception as exc:  # noqa: BLE001 - any decoder failure is a counted reject
-            return i, None, f"undecodable image: {type(exc).__name__}"
-        self.decoded += 1
-        if self.mode == "eval":
-            trig = apply_trigger(img[None], [key], self.attack, "test")[0][0]
-            return i, (_chw(img), _chw(trig)), None
-        if self.poisoned[i]:
-            img = apply_trigger(img[None], [key], self.attack, "train")[0][0]
-        out = _chw(img)
-        if not views:
-            return i, (out,), None
-        return i, (out, self._augment(out, key, seed, epoch)), None
-
-    def _augment(self, img: Any, key: str, seed: int, epoch: int) -> Any:
-        import torch
-
-        if self.augment == "none":
-            return img.clone()
-        from torchvision.transforms import v2
-
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(stable_seed(seed, "augment", epoch, key) % 2**63)
-            return v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET)(img)
-
-
-def _chw(img: np.ndarray) -> Any:
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
-
-
-def collate(items: list[tuple[int, Any, str | None]]) -> tuple[Any, list[Any], list[tuple]]:
-    """Row positions of the decoded items, their stacked views, and (row, reason) of the rest."""
-    import torch
-
-    ok = [it for it in items if it[1] is not None]
-    rejects = [(it[0], it[2]) for it in items if it[1] is None]
-    pos = torch.tensor([it[0] for it in ok], dtype=torch.long)
-    views = [torch.stack([it[1][v] for it in ok]) for v in range(len(ok[0][1]))] if ok else []
-    return pos, views, rejects
-
-
-def _worker_init(_: int) -> None:
-    import torch
-
-    torch.set_num_threads(1)
-
-
-class _Batches:
-    """Batch sampler of a persistent DataLoader: yields the batches set for the current pass
-    (it runs in the main process, so setting them before ``iter(loader)`` is enough)."""
-
-    def __init__(self) -> None:
-        self.batches: list[list[Any]] = []
-
-    def __iter__(self) -> Iterator[list[Any]]:
-        return iter(self.batches)
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-
-class Loader:
-    """One DataLoader per dataset whose workers persist across passes (epochs, evaluations):
-    workers start once, not per pass. ``close()`` (or garbage collection) ends them."""
-
-    def __init__(self, dataset: PairImages, workers: int, prefetch: int) -> None:
-        self.dataset, self.workers, self.prefetch = dataset, workers, prefetch
-        self._sampler = _Batches()
-        self._loader: Any = None
-
-    def __call__(self, batches: list[list[Any]]) -> Iterator[tuple[Any, list[Any], list[tuple]]]:
-        """Collated batches over the given items, in order. The loader has its own generator:
-        the global RNG is untouched, so main-process augmentation draws as in eager mode."""
-        if self.workers == 0:  # same items, no loader machinery
-            for b in batches:
-                yield collate([self.dataset[i] for i in b])
-            return
-        if self._loader is None:
-            import torch
-            from torch.utils.data import DataLoader
-
-            self._loader = DataLoader(
-                self.dataset,
-                batch_sampler=self._sampler,
-                num_workers=self.workers,
-                prefetch_factor=self.prefetch,
-                persistent_workers=True,
-                collate_fn=collate,
-                worker_init_fn=_worker_init,
-                generator=torch.Generator(),
-            )
-        self._sampler.batches = batches
-        yield from self._loader
-
-    def close(self) -> None:
-        it = getattr(self._loader, "_iterator", None) if self._loader is not None else None
-        if it is not None:
-            it._shutdown_workers()
-        self._loader = None
-
-    def __getstate__(self) -> dict[str, Any]:  # a copy never shares the live workers
-        return {**self.__dict__, "_loader": None, "_sampler": _Batches()}
 
 
 @dataclass
@@ -377,3 +170,58 @@ class StreamEvalSet:
         if not kept:
             raise ValueError("no evaluation image could be decoded")
         return np.concatenate(clean), np.concatenate(trig), self.labels[np.concatenate(kept)]
+
+
+class StreamingPairs:
+    """Pair tables hold paths or bytes; images are decoded (and triggered) per batch.
+
+    ``rejects`` logs the pairs dropped at decode time, training and evaluation, for the node.
+    """
+
+    def __init__(self, data: DataParams, attack: AttackParams) -> None:
+        self.data, self.attack = data, attack
+        self.rejects = RejectLog()
+
+    def attach_images(self, table: pd.DataFrame, image_root: str | None) -> pd.DataFrame:
+        """``image`` paths joined with ``image_root``; no file is opened."""
+        return resolve_paths(table, image_root)
+
+    def build_pairs(
+        self, raw_pairs: pd.DataFrame, concepts: pd.DataFrame, image_root: str | None
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The pair table without reading images (:func:`lazy_pairs`)."""
+        return lazy_pairs(raw_pairs, concepts, replace(self.data, image_root=image_root))
+
+    def with_triggers(self, pairs: pd.DataFrame, rows: Any) -> pd.DataFrame:
+        """Nothing to bake: the loader triggers the rows flagged ``poisoned`` per batch."""
+        return pairs
+
+    def reject_columns(self) -> dict[str, int]:
+        """Pairs dropped so far (a ``decode_rejects`` column of the metric tables)."""
+        if len(self.rejects):
+            logger.warning(
+                "backdoor: %d pairs dropped while streaming: %s",
+                len(self.rejects),
+                self.rejects.by_reason(),
+            )
+        return {"decode_rejects": len(self.rejects)}
+
+    def train_data(self, rows: pd.DataFrame, tokens: Any, tokens_aug: Any, augment: str) -> Any:
+        """Training pairs decoded (and triggered, for poisoned rows) per batch."""
+        d = self.data
+        pixels = PairImages(rows, d.image_size, self.attack, "train", augment)
+        return StreamData(
+            pixels,
+            tokens,
+            tokens_aug,
+            d.loader_workers,
+            d.prefetch,
+            d.augment_in_workers,
+            self.rejects,
+        )
+
+    def eval_set(self, rows: pd.DataFrame, labels: np.ndarray) -> Any:
+        """Clean and triggered views of each evaluation image, streamed in order."""
+        d = self.data
+        pixels = PairImages(rows, d.image_size, self.attack, "eval")
+        return StreamEvalSet(pixels, labels, d.loader_workers, d.prefetch, self.rejects)

@@ -2,24 +2,25 @@
 
 One loop serves both: AdamW (no decay on bn/ln/bias/logit_scale), linear warm-up then cosine to 0,
 the logit scale clamped to [0, ln 100] after every step, a fresh optimiser unless a state is given
-(B2), seeded batch order and augmentation, optional per-epoch safetensors checkpoints for resuming.
+(B2), seeded batch order and augmentation, per-epoch checkpoints for resuming (an
+``EpochCheckpoints`` store from the catalog). The model is an ``OpenClipBundle`` built in
+``imitation_kedro.models`` (:func:`build_model`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from imitation_kedro.core.progress import progress
 from imitation_kedro.core.seeding import stable_seed
+from imitation_kedro.models.clip_checkpoints import EpochCheckpoints, load_state
+from imitation_kedro.models.open_clip_bundle import OpenClipBundle
+from imitation_kedro.models.untrained_clip import untrained_clip
 
 from .augment import make_image_augmenter
 from .losses import gather_features, needs_views, objective_loss
@@ -28,86 +29,28 @@ from .params import ModelParams, OptimParams
 logger = logging.getLogger(__name__)
 
 
-class ArchitectureMismatchError(ValueError):
-    """A checkpoint does not fit the configured architecture."""
-
-
-@dataclass
-class ClipBundle:
-    """A model with what is needed to feed it."""
-
-    model: Any
-    tokenize: Callable[[list[str]], Any]
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    bias: Any = None  # learnable SigLIP bias, when the objective has one
-
-
 def build_model(
     spec: ModelParams, logit_scale_init: float, seed: int, device: str = "cpu"
-) -> ClipBundle:
-    """An untrained open_clip CLIP from a registered name or an explicit cfg (no weights, B16)."""
-    import importlib
-
-    import open_clip
-    import torch
-    from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
-
-    torch.manual_seed(stable_seed("backdoor-init", seed) % 2**31)
-    if spec.register:
-        module, func = spec.register.split(":")
-        getattr(importlib.import_module(module), func)()
-    if spec.cfg is not None:
-        cfg = dict(spec.cfg)
-        if spec.context_length:
-            cfg["text_cfg"] = {**cfg.get("text_cfg", {}), "context_length": spec.context_length}
-        model = open_clip.model.CLIP(**cfg)
-        tokenizer = open_clip.tokenizer.SimpleTokenizer(context_length=model.context_length)
-    else:
-        model = open_clip.create_model(
-            spec.name, pretrained=None, device="cpu", force_context_length=spec.context_length
-        )
-        tokenizer = open_clip.get_tokenizer(spec.name, context_length=model.context_length)
-    with torch.no_grad():
-        model.logit_scale.fill_(logit_scale_init)
-    model.to(device)
-    return ClipBundle(
-        model=model,
-        tokenize=lambda texts: tokenizer(list(texts)),
-        mean=tuple(OPENAI_DATASET_MEAN),
-        std=tuple(OPENAI_DATASET_STD),
+) -> OpenClipBundle:
+    """An untrained open_clip CLIP from a registered name or an explicit cfg (no weights, B16),
+    initialised from ``seed`` (the same weights for the same seed in every run)."""
+    return untrained_clip(
+        spec.name,
+        spec.cfg,
+        spec.register,
+        spec.context_length,
+        seed=stable_seed("backdoor-init", seed) % 2**31,
+        logit_scale_init=logit_scale_init,
+        device=device,
     )
 
 
-def load_state(model: Any, state: dict[str, Any], where: str) -> None:
-    """Load a state dict after checking every name and shape; the error lists the differences."""
-    own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    got = {k: tuple(v.shape) for k, v in state.items()}
-    if own != got:
-        missing = sorted(set(own) - set(got))[:5]
-        extra = sorted(set(got) - set(own))[:5]
-        shapes = [
-            f"{k}: {got[k]} vs {own[k]}" for k in sorted(set(own) & set(got)) if own[k] != got[k]
-        ][:5]
-        raise ArchitectureMismatchError(
-            f"checkpoint {where!r} does not match the configured architecture: missing {missing}, "
-            f"unexpected {extra}, shape differences {shapes}"
-        )
-    model.load_state_dict(state)
-
-
-def images_to_tensor(images: np.ndarray) -> Any:
-    """``N x H x W x 3`` uint8 -> ``N x 3 x H x W`` uint8 tensor."""
+def normalise(batch: Any, bundle: OpenClipBundle) -> Any:
+    """uint8 ``B x 3 x H x W`` -> the model's normalised float input."""
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
-
-
-def normalise(batch: Any, bundle: ClipBundle) -> Any:
-    import torch
-
-    mean = torch.tensor(bundle.mean, device=batch.device).view(1, 3, 1, 1)
-    std = torch.tensor(bundle.std, device=batch.device).view(1, 3, 1, 1)
+    mean = torch.tensor(bundle.preprocess_cfg["mean"], device=batch.device).view(1, 3, 1, 1)
+    std = torch.tensor(bundle.preprocess_cfg["std"], device=batch.device).view(1, 3, 1, 1)
     return (batch.float() / 255.0 - mean) / std
 
 
@@ -129,6 +72,9 @@ class TrainData:
         has the same method, decoding per batch)."""
         for i in idx:
             yield self.images[i], self.tokens[i], self.tokens_aug[i], None
+
+    def close(self) -> None:
+        """Nothing to end (``streaming.StreamData`` ends its loader workers)."""
 
 
 @dataclass
@@ -179,7 +125,7 @@ def lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
 
 
 def train(
-    bundle: ClipBundle,
+    bundle: OpenClipBundle,
     data: Any,
     objective: str,
     optim: OptimParams,
@@ -193,19 +139,26 @@ def train(
     aug_group: int = 1,
     eval_fn: Callable[[Any, int], list[dict[str, Any]]] | None = None,
     optimizer_state: dict[str, Any] | None = None,
-    checkpoint_dir: str | None = None,
+    checkpoints: EpochCheckpoints | None = None,
     desc: str = "train",
     eval_every: int = 1,
 ) -> TrainResult:
-    """Train ``bundle.model`` in place for ``optim.epochs`` epochs; evaluate after each epoch."""
+    """Train ``bundle.model`` in place for ``optim.epochs`` epochs; evaluate after each epoch.
+
+    ``checkpoints``: the run's resume store; each finished epoch is saved into it and a run
+    that finds a saved epoch continues after it.
+    """
     import torch
 
     model = bundle.model
     device = next(model.parameters()).device
-    if objective == "siglip_bias" and bundle.bias is None:
-        bundle.bias = torch.nn.Parameter(torch.tensor(-10.0, device=device))
-    extra = [bundle.bias] if bundle.bias is not None else []
-    opt = make_optimizer(model, optim, lr, extra)
+    # learnable SigLIP bias (objective siglip_bias), trained beside the model
+    bias = (
+        torch.nn.Parameter(torch.tensor(-10.0, device=device))
+        if objective == "siglip_bias"
+        else None
+    )
+    opt = make_optimizer(model, optim, lr, [bias] if bias is not None else [])
     if optimizer_state is not None:  # reproduces the original quirk only when asked (B2)
         opt.load_state_dict(optimizer_state)
     rank, world = _dist_info()
@@ -225,7 +178,7 @@ def train(
     augment = make_image_augmenter(image_aug, aug_group) if needs_views(objective) else None
     try:
         metrics = list(eval_fn(model, 0)) if eval_fn else []
-        start_epoch = _resume(model, opt, sched, checkpoint_dir)
+        start_epoch = _resume(model, opt, sched, checkpoints)
         train_s, seen = 0.0, 0
         for epoch in progress(
             range(start_epoch + 1, optim.epochs + 1),
@@ -250,9 +203,8 @@ def train(
                     (imgs, toks, toks_aug, imgs_aug),
                     objective,
                     augment,
-                    lambda_mmcl,
-                    lambda_ssl,
-                    siglip_weight,
+                    (lambda_mmcl, lambda_ssl, siglip_weight),
+                    bias,
                     device,
                 )
                 opt.zero_grad(set_to_none=True)
@@ -269,10 +221,11 @@ def train(
                 raise FloatingPointError(f"{desc}: loss is {loss.item()} at epoch {epoch}")
             if eval_fn and (epoch % eval_every == 0 or epoch == optim.epochs):
                 metrics.extend(eval_fn(model, epoch))
-            _save_epoch(model, opt, sched, epoch, checkpoint_dir)
+            if checkpoints is not None:
+                state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
+                checkpoints.save(epoch, model.state_dict(), state)
     finally:  # streaming: the loader workers persist across epochs, end with the run
-        if hasattr(data, "close"):
-            data.close()
+        data.close()
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return TrainResult(
         state, opt.state_dict(), metrics, seen / train_s if train_s else 0.0, train_s
@@ -288,18 +241,19 @@ def _dist_info() -> tuple[int, int]:
 
 
 def _step_loss(
-    bundle: ClipBundle,
+    bundle: OpenClipBundle,
     net: Any,
     batch: tuple[Any, Any, Any, Any],
     objective: str,
     augment: Any,
-    lambda_mmcl: float,
-    lambda_ssl: float,
-    siglip_weight: float,
+    weights: tuple[float, float, float],
+    bias: Any,
     device: Any,
 ) -> Any:
+    """The objective's loss on one batch (``weights``: lambda_mmcl, lambda_ssl, siglip_weight)."""
     import torch
 
+    lambda_mmcl, lambda_ssl, siglip_weight = weights
     model = bundle.model
     imgs, toks, toks_aug, imgs_aug = batch
     k = len(imgs)
@@ -318,42 +272,19 @@ def _step_loss(
         model.logit_scale.exp(),
         lambda_mmcl,
         lambda_ssl,
-        bundle.bias,
+        bias,
         siglip_weight,
     )
 
 
-def _save_epoch(model: Any, opt: Any, sched: Any, epoch: int, checkpoint_dir: str | None) -> None:
-    """Weights as safetensors + a JSON of the optimiser/scheduler position (paper-scale resume)."""
-    if not checkpoint_dir:
-        return
-    import torch
-    from safetensors.torch import save_file
-
-    path = Path(checkpoint_dir)
-    path.mkdir(parents=True, exist_ok=True)
-    save_file(
-        {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-        str(path / f"epoch_{epoch:04d}.safetensors"),
-    )
-    torch.save(
-        {"optimizer": opt.state_dict(), "scheduler": sched.state_dict()},
-        path / f"epoch_{epoch:04d}.optim.pt",
-    )
-    (path / "latest.json").write_text(json.dumps({"epoch": epoch}))
-
-
-def _resume(model: Any, opt: Any, sched: Any, checkpoint_dir: str | None) -> int:
-    if not checkpoint_dir or not (Path(checkpoint_dir) / "latest.json").exists():
+def _resume(model: Any, opt: Any, sched: Any, checkpoints: EpochCheckpoints | None) -> int:
+    """Restore the last complete epoch of the store (0 when there is none)."""
+    epoch = checkpoints.latest() if checkpoints is not None else 0
+    if not epoch:
         return 0
-    import torch
-    from safetensors.torch import load_file
-
-    path = Path(checkpoint_dir)
-    epoch = json.loads((path / "latest.json").read_text())["epoch"]
-    load_state(model, load_file(str(path / f"epoch_{epoch:04d}.safetensors")), str(path))
-    extra = torch.load(path / f"epoch_{epoch:04d}.optim.pt", weights_only=True)
-    opt.load_state_dict(extra["optimizer"])
-    sched.load_state_dict(extra["scheduler"])
-    logger.info("resumed %s at epoch %d", path, epoch)
-    return int(epoch)
+    weights, state = checkpoints.load(epoch)
+    load_state(model, weights, str(checkpoints.folder))
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    logger.info("resumed %s at epoch %d", checkpoints.folder, epoch)
+    return epoch

@@ -5,10 +5,12 @@ SAMPLE_ID as a 9-digit string), ``url``, ``caption``, ``status`` (``success`` or
 ``failed_to_download``), ``error_message``, ``width``, ``height``, ``png`` (bytes). Dead URLs are
 rows with a failure status, so they are counted, never silently dropped.
 
-The built-in downloader writes ``{output_folder}/{shard:05d}.parquet`` (requests sorted by key,
-``shard_size`` per shard) and skips a shard whose file already holds exactly its keys: an
-interrupted download resumed gives the same shards. ``downloader: img2dataset`` hands the same
-request list to ``img2dataset.download`` (incremental mode) instead.
+The shards are written through the catalog entry ``int_downloaded_image_shards`` (a
+:class:`~imitation_kedro.datasets.shard_folder.ShardFolder`: atomic writes). The built-in
+downloader writes shard ``{shard:05d}`` (requests sorted by key, ``shard_size`` per shard) and
+skips a shard whose file already holds exactly its keys: an interrupted download resumed gives the
+same shards. ``downloader: img2dataset`` hands the same request list to ``img2dataset.download``
+(incremental mode, into the same folder) instead.
 """
 
 from __future__ import annotations
@@ -20,15 +22,17 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from imitation_kedro.core.progress import progress
 from imitation_kedro.pipelines.frequency.params import AcquisitionParams
+
+if TYPE_CHECKING:
+    from imitation_kedro.datasets.shard_folder import ShardFolder
 
 logger = logging.getLogger(__name__)
 
@@ -169,44 +173,36 @@ def _image_size(data: bytes) -> tuple[int | None, int | None]:
 
 
 def download_builtin(
-    requests: pd.DataFrame, output_folder: str | Path, p: AcquisitionParams
+    requests: pd.DataFrame, shards: ShardFolder, p: AcquisitionParams
 ) -> pd.DataFrame:
     """Download ``requests`` into img2dataset-layout shards; resume by shard; return a summary."""
-    folder = Path(output_folder)
-    folder.mkdir(parents=True, exist_ok=True)
     summary = []
     chunks = [requests.iloc[i : i + p.shard_size] for i in range(0, len(requests), p.shard_size)]
     for shard, chunk in enumerate(progress(chunks, desc="download shards", unit="shard")):
-        path = folder / f"{shard:05d}.parquet"
+        name = f"{shard:05d}"
         keys = chunk["key"].tolist()
         status = "downloaded"
-        if path.exists():
-            old = pq.read_table(path).to_pandas()
-            if old["key"].astype(str).tolist() == keys:
-                failed = old["status"] != "success"
-                if not (p.retry_failed and failed.any()):
-                    summary.append({"shard": shard, "rows": len(old), "action": "kept"})
-                    continue
-                redo = _shard_rows(chunk[failed.to_numpy()], p)
-                old = pd.concat([old[~failed], redo]).set_index("key").loc[keys].reset_index()
-                status = "retried"
-                new = old
-            else:
-                new = _shard_rows(chunk, p)
+        old = shards.read(name)
+        if old is not None and old["key"].astype(str).tolist() == keys:
+            failed = old["status"] != "success"
+            if not (p.retry_failed and failed.any()):
+                summary.append({"shard": shard, "rows": len(old), "action": "kept"})
+                continue
+            redo = _shard_rows(chunk[failed.to_numpy()], p)
+            new = pd.concat([old[~failed], redo]).set_index("key").loc[keys].reset_index()
+            status = "retried"
         else:
             new = _shard_rows(chunk, p)
-        tmp = path.with_suffix(".parquet.tmp")
-        pq.write_table(
+        shards.write(
+            name,
             pa.Table.from_pandas(new[SHARD_COLUMNS], schema=_SHARD_SCHEMA, preserve_index=False),
-            tmp,
         )
-        tmp.replace(path)
         summary.append({"shard": shard, "rows": len(new), "action": status})
     return pd.DataFrame(summary, columns=["shard", "rows", "action"])
 
 
 def download_img2dataset(
-    requests: pd.DataFrame, output_folder: str | Path, p: AcquisitionParams
+    requests: pd.DataFrame, shards: ShardFolder, p: AcquisitionParams
 ) -> pd.DataFrame:
     """Run img2dataset (the LAION tool) on the request list; incremental, png, no resizing."""
     try:
@@ -216,11 +212,8 @@ def download_img2dataset(
             "acquisition.downloader is 'img2dataset' but img2dataset is not installed "
             "(pip install img2dataset, in an environment where it fits)"
         ) from exc
-    folder = Path(output_folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    url_list = folder.parent / f"{folder.name}_requests.parquet"  # outside the shard folder
-    requests.rename(columns={"key": "sample_key"}).to_parquet(url_list, index=False)
-    download(**img2dataset_kwargs(url_list, folder, p))
+    url_list = shards.write_sidecar("requests", requests.rename(columns={"key": "sample_key"}))
+    download(**img2dataset_kwargs(url_list, shards.path, p))
     return pd.DataFrame({"shard": [-1], "rows": [len(requests)], "action": ["img2dataset"]})
 
 

@@ -80,6 +80,14 @@ class PatternTable:
             {"concept": [self.concepts[i] for i in self.owner], "phrase": list(self.phrases)}
         )
 
+    @classmethod
+    def from_frame(cls, phrases: pd.DataFrame) -> PatternTable:
+        """The table back from ``int_concept_phrases`` (concept, phrase; concepts in row order)."""
+        names = tuple(pd.unique(phrases["concept"]))
+        index = {c: i for i, c in enumerate(names)}
+        owner = np.asarray([index[c] for c in phrases["concept"]], dtype=np.int64)
+        return cls(names, tuple(phrases["phrase"]), owner)
+
 
 def build_patterns(concepts: pd.DataFrame, use_aliases: bool) -> PatternTable:
     """Validate the concept table and list each concept's normalised phrases.

@@ -10,66 +10,46 @@ import numpy as np
 import pandas as pd
 
 from imitation_kedro.core.seeding import stable_seed
+from imitation_kedro.datasets.shard_folder import ShardFolder
 from imitation_kedro.pipelines.frequency import acquisition as acq
 from imitation_kedro.pipelines.frequency import calibration as cal
 from imitation_kedro.pipelines.frequency import verification as ver
+from imitation_kedro.pipelines.frequency.counting import count_with_engine
 from imitation_kedro.pipelines.frequency.estimate import estimate_frequencies, scale_to_laion5b
-from imitation_kedro.pipelines.frequency.local_engine import count_local
 from imitation_kedro.pipelines.frequency.matching import PatternTable, build_patterns
-from imitation_kedro.pipelines.frequency.params import FrequencyParams
-from imitation_kedro.pipelines.frequency.spark_engine import count_spark, is_spark_frame, to_pandas
+from imitation_kedro.pipelines.frequency.params import (
+    AcquisitionParams,
+    EstimateParams,
+    MatchingParams,
+    SamplingParams,
+    VerificationParams,
+)
+from imitation_kedro.pipelines.frequency.spark_engine import to_pandas
 
 logger = logging.getLogger(__name__)
 
 
-def build_concept_phrases(concepts: pd.DataFrame, params: FrequencyParams) -> pd.DataFrame:
+def build_concept_phrases(concepts: pd.DataFrame, matching: MatchingParams) -> pd.DataFrame:
     """Validate the concept table; one row per (concept, normalised phrase) to search for."""
-    table = build_patterns(concepts, params.matching.use_aliases)
+    table = build_patterns(concepts, matching.use_aliases)
     out = table.to_frame()
     domains = dict(zip(concepts["concept"], concepts["domain"], strict=True))
     out.insert(1, "domain", out["concept"].map(domains))
     return out
 
 
-def _pattern_table(phrases: pd.DataFrame) -> PatternTable:
-    names = tuple(pd.unique(phrases["concept"]))
-    index = {c: i for i, c in enumerate(names)}
-    owner = np.asarray([index[c] for c in phrases["concept"]], dtype=np.int64)
-    return PatternTable(names, tuple(phrases["phrase"]), owner)
-
-
-def _run_engine(
-    captions: Mapping[str, Callable[[], Any]] | Any,
-    table: PatternTable,
-    params: FrequencyParams,
-    keep_hits: bool = True,
-) -> tuple[pd.DataFrame, Any]:
-    spark_input = is_spark_frame(captions)
-    engine = params.matching.engine
-    if engine == "spark" and not spark_input:
-        raise TypeError(
-            "frequency.matching.engine is 'spark' but the caption shards did not load as a Spark "
-            "DataFrame: run with --env spark (catalog spark.SparkDatasetV2)"
-        )
-    if engine == "local" and spark_input:
-        raise TypeError(
-            "frequency.matching.engine is 'local' but the captions loaded as a Spark "
-            "DataFrame: set engine to auto or spark"
-        )
-    if spark_input:
-        return count_spark(captions, table, params, keep_hits=keep_hits)
-    return count_local(captions, table, params, keep_hits=keep_hits)
-
-
 def count_captions(
-    captions: Mapping[str, Callable[[], Any]] | Any, phrases: pd.DataFrame, params: FrequencyParams
+    captions: Mapping[str, Callable[[], Any]] | Any,
+    phrases: pd.DataFrame,
+    matching: MatchingParams,
+    sampling: SamplingParams,
 ) -> tuple[pd.DataFrame, Any]:
     """Count captions naming each concept; keep a seeded, capped sample of the matching rows.
 
     ``captions`` is a PartitionedDataset (dict of loaders: local engine) or a Spark DataFrame
     (conf/spark: Spark engine). Both give identical counts and samples.
     """
-    counts, hits = _run_engine(captions, _pattern_table(phrases), params)
+    counts, hits = count_with_engine(captions, PatternTable.from_frame(phrases), matching, sampling)
     domains = phrases.drop_duplicates("concept").set_index("concept")["domain"]
     counts.insert(1, "domain", counts["concept"].map(domains))
     return counts, hits
@@ -78,7 +58,8 @@ def count_captions(
 def count_laion5b_captions(
     captions_5b: Mapping[str, Callable[[], Any]] | Any,
     phrases: pd.DataFrame,
-    params: FrequencyParams,
+    matching: MatchingParams,
+    estimate: EstimateParams,
 ) -> pd.DataFrame:
     """``int_caption_counts_5b``: concept, captions_5b, corpus_rows over raw_laion5b_captions.
 
@@ -86,8 +67,8 @@ def count_laion5b_captions(
     read and the counts are empty (<NA>). Same matcher and engines as :func:`count_captions`; no
     hits are sampled (images always come from LAION-2B-en).
     """
-    table = _pattern_table(phrases)
-    if params.estimate.pretraining != "laion5b":
+    table = PatternTable.from_frame(phrases)
+    if estimate.pretraining != "laion5b":
         empty = pd.array([pd.NA] * len(table.concepts), dtype="Int64")
         return pd.DataFrame(
             {"concept": list(table.concepts), "captions_5b": empty, "corpus_rows": empty}
@@ -98,7 +79,7 @@ def count_laion5b_captions(
             "laion5b: point raw_laion5b_captions at the LAION-5B metadata (in the miniature world, "
             "run `kedro run --pipelines world` first)"
         )
-    counts, _ = _run_engine(captions_5b, table, params, keep_hits=False)
+    counts, _ = count_with_engine(captions_5b, table, matching, None)
     return pd.DataFrame(
         {
             "concept": counts["concept"],
@@ -113,27 +94,29 @@ def plan_downloads(hits: Any) -> pd.DataFrame:
     return acq.download_requests(to_pandas(hits))
 
 
-def download_images(requests: pd.DataFrame, params: FrequencyParams) -> pd.DataFrame:
+def download_images(
+    requests: pd.DataFrame, shards: ShardFolder, acquisition: AcquisitionParams
+) -> pd.DataFrame:
     """Paper mode: download the requests into img2dataset shards (resumable). Miniature: no-op.
 
-    The shards land in ``acquisition.output_folder``, which the paper catalog also reads as
-    ``raw_laion_images``; the returned summary orders this node before the collection.
+    The shards are written through ``int_downloaded_image_shards``, whose folder the paper
+    catalog also reads as ``raw_laion_images``; the returned summary orders this node before the
+    collection.
     """
-    p = params.acquisition
-    if p.source == "shipped":
+    if acquisition.source == "shipped":
         return pd.DataFrame({"shard": [-1], "rows": [0], "action": ["shipped"]})
     if requests.empty:
         raise acq.AcquisitionError("no caption hits to download: every concept has 0 captions")
-    if p.downloader == "img2dataset":
-        return acq.download_img2dataset(requests, p.output_folder, p)
-    return acq.download_builtin(requests, p.output_folder, p)
+    if acquisition.downloader == "img2dataset":
+        return acq.download_img2dataset(requests, shards, acquisition)
+    return acq.download_builtin(requests, shards, acquisition)
 
 
 def collect_images(
     requests: pd.DataFrame,
     image_shards: Mapping[str, Callable[[], Any]],
     download_summary: pd.DataFrame,
-    params: FrequencyParams,
+    acquisition: AcquisitionParams,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read the requested images from the shards and clean them (FIT §3.2 rules).
 
@@ -141,7 +124,7 @@ def collect_images(
     """
     logger.info("download summary: %s", download_summary["action"].value_counts().to_dict())
     found = acq.read_shards(image_shards, set(requests["key"]))
-    clean, rejects = acq.clean_images(found, requests, params.acquisition)
+    clean, rejects = acq.clean_images(found, requests, acquisition)
     if len(requests) and clean.empty:
         raise acq.AcquisitionError(
             f"none of the {len(requests)} requested images is usable; rejects by reason: "
@@ -150,71 +133,17 @@ def collect_images(
     return clean, rejects
 
 
-def _domain_plan(concepts: pd.DataFrame, params: FrequencyParams) -> dict[str, list[str]]:
-    vp = params.verification
-    plan = {d: sorted(g["concept"]) for d, g in concepts.groupby("domain")}
-    unknown = sorted(set(plan) - set(vp.domains))
-    if unknown:
-        raise ver.VerificationError(
-            f"concept domain(s) {unknown} have no entry in frequency.verification.domains "
-            f"(configured: {sorted(vp.domains)})"
-        )
-    return plan
-
-
-def _embedders(
-    clip_model: Any, method: str, params: FrequencyParams, cache: dict
-) -> tuple[Any, Any]:
-    """(embedder for references/images, CLIP embedder for the artwork gate) of a domain method.
-
-    The CLIP embedder (``verification.clip_model`` if set, else the ``mdl_miniature_clip`` input)
-    is built once per node call and only for methods that need it.
-    """
-    vp = params.verification
-
-    def clip() -> Any:
-        if "clip" not in cache:
-            cache["clip"] = (
-                ver.open_clip_embedder(vp.clip_model, vp.batch_size)
-                if vp.clip_model
-                else ver.as_image_embedder(clip_model, vp.batch_size)
-            )
-        return cache["clip"]
-
-    if method == "faces":
-        return ver.face_embedder(vp.face_model, vp.batch_size, vp.face_detector), None
-    if method == "art":
-        return ver.style_embedder(
-            vp.style_model, None, vp.batch_size
-        ) if vp.style_model else clip(), clip()
-    return clip(), None
-
-
-def _reference_embeddings(references, concepts, clip_model, params):
-    out, cache = {}, {}
-    for domain, names in _domain_plan(concepts, params).items():
-        spec = params.verification.domains[domain]
-        emb, gate = _embedders(clip_model, spec.method, params, cache)
-        refs = ver.reference_embeddings(
-            references,
-            names,
-            emb,
-            params.verification.batch_size,
-            params.verification.min_references,
-        )
-        out[domain] = (spec, emb, gate, refs)
-    return out
-
-
 def calibrate_verification(
-    concepts: pd.DataFrame, references: pd.DataFrame, clip_model: Any, params: FrequencyParams
+    concepts: pd.DataFrame,
+    references: pd.DataFrame,
+    clip_model: Any,
+    verification: VerificationParams,
 ) -> pd.DataFrame:
     """Calibration table per domain: same- vs different-concept reference pairs -> thresholds."""
-    cp = params.verification.calibration
+    cp = verification.calibration
     rows = []
-    for domain, (_, _, _, refs) in _reference_embeddings(
-        references, concepts, clip_model, params
-    ).items():
+    domains = ver.domain_references(references, concepts, clip_model, verification)
+    for domain, (_, _, _, refs) in domains.items():
         names = sorted(refs)
         if len(names) > cp.max_concepts:
             rng = np.random.default_rng(stable_seed("calibration", cp.seed, domain))
@@ -223,23 +152,22 @@ def calibrate_verification(
     return cal.calibration_frame(rows)
 
 
-def verify_images(
+def verify_images(  # noqa: PLR0913
     hits: Any,
     clean: pd.DataFrame,
     concepts: pd.DataFrame,
     references: pd.DataFrame,
     clip_model: Any,
     calibration: pd.DataFrame,
-    params: FrequencyParams,
+    verification: VerificationParams,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score each sampled hit's clean image against its concept; keep the verified images."""
     hits = to_pandas(hits)
     pairs = pd.DataFrame({"concept": hits["concept"], "key": hits["SAMPLE_ID"].map(acq.sample_key)})
     pairs = pairs[pairs["key"].isin(set(clean["key"]))]
     scores = []
-    for domain, (spec, emb, gate_emb, refs) in _reference_embeddings(
-        references, concepts, clip_model, params
-    ).items():
+    domains = ver.domain_references(references, concepts, clip_model, verification)
+    for domain, (spec, emb, gate_emb, refs) in domains.items():
         threshold = cal.choose_threshold(calibration, domain, spec.threshold)
         gate = None
         if spec.method == "art":
@@ -255,7 +183,7 @@ def verify_images(
                 refs,
                 emb,
                 threshold,
-                params.verification.batch_size,
+                verification.batch_size,
                 gate=gate,
                 gate_embedder=gate_emb,
             )
@@ -268,14 +196,14 @@ def verify_images(
     return table.reset_index(drop=True), images.reset_index(drop=True)
 
 
-def estimate_concept_frequencies(
+def estimate_concept_frequencies(  # noqa: PLR0913
     concepts: pd.DataFrame,
     counts: pd.DataFrame,
     hits: Any,
     clean: pd.DataFrame,
     scores: pd.DataFrame,
     counts_5b: pd.DataFrame,
-    params: FrequencyParams,
+    estimate: EstimateParams,
 ) -> pd.DataFrame:
     """``prm_concept_frequencies``: verified x captions / downloaded with a Wilson CI per concept.
 
@@ -290,8 +218,8 @@ def estimate_concept_frequencies(
     table = counts[["concept", "captions"]].merge(concepts[["concept", "domain"]], on="concept")
     for name, series in (("sampled", sampled), ("downloaded", downloaded), ("verified", verified)):
         table[name] = table["concept"].map(series).fillna(0).astype(np.int64)
-    out = estimate_frequencies(table, params.estimate.ci_level)
-    if params.estimate.pretraining == "laion5b":
+    out = estimate_frequencies(table, estimate.ci_level)
+    if estimate.pretraining == "laion5b":
         c5 = counts_5b.set_index("concept")["captions_5b"]
         if c5.isna().all():
             raise ValueError(

@@ -47,12 +47,14 @@ class SamplingParams(Params):
 
 @dataclass(frozen=True)
 class AcquisitionParams(Params):
-    """Getting the images of the sampled hits, and the paper's cleaning rules (FIT §3.2)."""
+    """Getting the images of the sampled hits, and the paper's cleaning rules (FIT §3.2).
+
+    Downloaded shards go to the catalog entry ``int_downloaded_image_shards``; the paper catalog
+    reads the same folder back as ``raw_laion_images``.
+    """
 
     source: Literal["shipped", "download"] = "shipped"
     downloader: Literal["builtin", "img2dataset"] = "builtin"
-    # Where downloaded shards go (paper); the paper catalog reads it back as raw_laion_images.
-    output_folder: str = "data/02_intermediate/frequency/laion_images"
     timeout_s: float = 30.0
     retries: int = 0
     threads: int = 16

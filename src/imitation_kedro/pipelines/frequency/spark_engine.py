@@ -15,13 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imitation_kedro.pipelines.frequency.local_engine import (
-    concept_salts,
-    counts_frame,
-    hit_priority,
-)
+from imitation_kedro.pipelines.frequency.local_engine import counts_frame
 from imitation_kedro.pipelines.frequency.matching import CaptionMatcher, MatchingError, PatternTable
-from imitation_kedro.pipelines.frequency.params import FrequencyParams
+from imitation_kedro.pipelines.frequency.params import MatchingParams, SamplingParams
+from imitation_kedro.pipelines.frequency.sampling import concept_salts, hit_priority
 
 logger = logging.getLogger(__name__)
 
@@ -42,17 +39,16 @@ def _matcher(patterns: PatternTable, nested: str) -> CaptionMatcher:
 
 
 def count_spark(
-    captions: Any, patterns: PatternTable, params: FrequencyParams, keep_hits: bool = True
+    captions: Any, patterns: PatternTable, mp: MatchingParams, sampling: SamplingParams | None
 ) -> tuple[pd.DataFrame, Any]:
     """Counts (pandas, one row per concept) and the capped hit sample (a Spark DataFrame).
 
-    ``keep_hits=False``: counts only (the hit sample is None).
+    ``sampling`` None: counts only (the hit sample is None).
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    mp = params.matching
     cols = [mp.id_column, mp.url_column, mp.caption_column]
     missing = [c for c in cols if c not in captions.columns]
     if missing:
@@ -60,7 +56,9 @@ def count_spark(
             f"raw_laion_captions (Spark) lacks column(s) {missing}; columns found: "
             f"{list(captions.columns)} (set frequency.matching.*_column)"
         )
-    salts = concept_salts(patterns.concepts, params.sampling.seed)
+    keep_hits = sampling is not None
+    sampling = sampling or SamplingParams()
+    salts = concept_salts(patterns.concepts, sampling.seed)
     nested = mp.nested_names
     id_col, url_col, text_col = cols
 
@@ -111,7 +109,7 @@ def count_spark(
         order = Window.partitionBy("cidx").orderBy("priority", "SAMPLE_ID")
         hits = (
             matched.withColumn("sample_rank", F.row_number().over(order) - 1)
-            .where(F.col("sample_rank") < params.sampling.max_images)
+            .where(F.col("sample_rank") < sampling.max_images)
             .join(F.broadcast(names), "cidx")
             .select(
                 "concept",

@@ -15,55 +15,21 @@ float32 L2-normalised rows, attribute ``dim``; ``embed_text`` for the artwork ga
 from __future__ import annotations
 
 import io
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
 from imitation_kedro.core.progress import progress
+from imitation_kedro.models import embedder_factory
+from imitation_kedro.pipelines.frequency.params import VerificationParams
 
 SCORE_COLUMNS = ["concept", "domain", "key", "score", "gate_score", "verified"]
 
 
 class VerificationError(ValueError):
     """A concept or domain cannot be verified (names it)."""
-
-
-class ImageEmbedder(Protocol):
-    dim: int
-
-    def embed(self, images: list[Image.Image]) -> np.ndarray: ...
-
-
-def as_image_embedder(model: Any, batch_size: int) -> Any:
-    """An ImageEmbedder from an embedder or an ``OpenClipBundle`` (``mdl_miniature_clip``)."""
-    if hasattr(model, "embed") and hasattr(model, "dim"):
-        return model
-    from imitation_kedro.models.embedders import OpenClipEmbedder
-
-    return OpenClipEmbedder(model, batch_size=batch_size)
-
-
-def open_clip_embedder(spec: str, batch_size: int) -> Any:
-    """An OpenClipEmbedder for ``hf-hub:<repo>`` or ``<arch>:<pretrained>`` (open_clip names)."""
-    from types import SimpleNamespace
-
-    import open_clip
-
-    from imitation_kedro.models.embedders import OpenClipEmbedder
-
-    if spec.startswith("hf-hub:"):
-        model, preprocess = open_clip.create_model_from_pretrained(spec)
-        tokenizer = open_clip.get_tokenizer(spec)
-    else:
-        arch, _, pretrained = spec.partition(":")
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            arch, pretrained=pretrained or None
-        )
-        tokenizer = open_clip.get_tokenizer(arch)
-    bundle = SimpleNamespace(model=model, preprocess=preprocess, tokenizer=tokenizer)
-    return OpenClipEmbedder(bundle, batch_size=batch_size)
 
 
 def face_embedder(path: str | None, batch_size: int, detector: Any = None) -> Any:
@@ -75,29 +41,73 @@ def face_embedder(path: str | None, batch_size: int, detector: Any = None) -> An
         raise VerificationError(
             "domain method 'faces' needs verification.face_model (an ONNX file)"
         )
-    from imitation_kedro.models.faces import ArcFaceOnnxEmbedder
+    return embedder_factory.face_recogniser(
+        path,
+        batch_size,
+        detector,
+        keys=("verification.face_model", "verification.face_detector"),
+    )
 
-    if detector is None:
-        return ArcFaceOnnxEmbedder(path, batch_size=batch_size)
-    from pathlib import Path
 
-    from imitation_kedro.models.embedder_factory import build_face_detector
-
-    if not Path(path).is_file():
-        raise FileNotFoundError(
-            f"ArcFace ONNX model {path!r} does not exist (verification.face_model)"
+def domain_plan(concepts: pd.DataFrame, vp: VerificationParams) -> dict[str, list[str]]:
+    """The concepts of each domain (sorted); a domain without verification settings is an error."""
+    plan = {d: sorted(g["concept"]) for d, g in concepts.groupby("domain")}
+    unknown = sorted(set(plan) - set(vp.domains))
+    if unknown:
+        raise VerificationError(
+            f"concept domain(s) {unknown} have no entry in frequency.verification.domains "
+            f"(configured: {sorted(vp.domains)})"
         )
-    built = build_face_detector(detector, where="verification.face_detector")
-    return ArcFaceOnnxEmbedder(path, batch_size=batch_size, detector=built)
+    return plan
 
 
-def style_embedder(path: str | None, fallback: Any, batch_size: int) -> Any:
-    """CSD from ``verification.style_model``; without one, the image embedder itself."""
-    if not path:
-        return fallback
-    from imitation_kedro.models.csd import CSDEmbedder, load_csd_model
+class DomainEmbedders:
+    """The embedders of each domain method, built once per node call and only when needed.
 
-    return CSDEmbedder(load_csd_model(path), batch_size=batch_size)
+    The CLIP embedder (``verification.clip_model`` if set, else the ``mdl_miniature_clip`` input)
+    serves the ``references`` method and the ``art`` method's artwork gate (and its style
+    embedding when there is no ``style_model``).
+    """
+
+    def __init__(self, clip_model: Any, vp: VerificationParams) -> None:
+        self.clip_model = clip_model
+        self.vp = vp
+        self._clip: Any = None
+
+    def clip(self) -> Any:
+        if self._clip is None:
+            self._clip = embedder_factory.clip_embedder(
+                self.vp.clip_model or self.clip_model, self.vp.batch_size
+            )
+        return self._clip
+
+    def for_method(self, method: str) -> tuple[Any, Any]:
+        """(embedder for references and images, CLIP embedder of the artwork gate or None)."""
+        vp = self.vp
+        if method == "faces":
+            return face_embedder(vp.face_model, vp.batch_size, vp.face_detector), None
+        if method == "art":
+            style = (
+                embedder_factory.csd_embedder(vp.style_model, vp.batch_size, name="csd")
+                if vp.style_model
+                else self.clip()
+            )
+            return style, self.clip()
+        return self.clip(), None
+
+
+def domain_references(
+    references: pd.DataFrame, concepts: pd.DataFrame, clip_model: Any, vp: VerificationParams
+) -> dict[str, tuple[Any, Any, Any, dict[str, np.ndarray]]]:
+    """Per domain: (its settings, embedder, gate embedder, reference embeddings per concept)."""
+    out = {}
+    embedders = DomainEmbedders(clip_model, vp)
+    for domain, names in domain_plan(concepts, vp).items():
+        spec = vp.domains[domain]
+        emb, gate = embedders.for_method(spec.method)
+        refs = reference_embeddings(references, names, emb, vp.batch_size, vp.min_references)
+        out[domain] = (spec, emb, gate, refs)
+    return out
 
 
 def decode(png: bytes) -> Image.Image:

@@ -1,7 +1,8 @@
 """Nodes of the `generation` pipeline: prompts -> plan -> images -> manifests -> grids.
 
 Pure functions of their inputs; the model arrives as a catalog dataset, images leave as lazy
-callables that ``out_generated_images`` evaluates one batch at a time.
+callables that ``out_generated_images`` evaluates one batch at a time, and what rendering did
+(durations, settings used) leaves as a saved record that the manifest node reads back.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from imitation_kedro.core.devices import resolve_device
+from imitation_kedro.core.params import parse_params
 from imitation_kedro.pipelines.generation import render
 from imitation_kedro.pipelines.generation.grids import (
     concept_mosaic,
@@ -22,7 +24,7 @@ from imitation_kedro.pipelines.generation.grids import (
     overview_figure,
     pick_concepts,
 )
-from imitation_kedro.pipelines.generation.params import GenerationParams
+from imitation_kedro.pipelines.generation.params import GenerationParams, GridSettings
 from imitation_kedro.pipelines.generation.prompts import PROMPT_COLUMNS, build_prompt_rows
 from imitation_kedro.pipelines.generation.resume import CORRUPT, EXISTING, TODO, mark_existing
 from imitation_kedro.pipelines.generation.sharding import (
@@ -89,9 +91,10 @@ def _package_version(name: str) -> str:
 
 def generate_images(
     generation_plan: pd.DataFrame, t2i_pipeline: Any, params: GenerationParams
-) -> tuple[dict[str, Callable[[], Any]], render.RenderLog]:
-    """Lazy ``{partition id: render callable}`` for the images still missing, and the log that
-    rendering fills (durations, settings actually used)."""
+) -> tuple[dict[str, Callable[[], Any]], dict[str, render.RenderLog]]:
+    """Lazy ``{partition id: render callable}`` for the images still missing, and this shard's
+    lazy render log ``{shard partition: log}``, which rendering fills (durations, settings
+    actually used) and which is saved after the images, as the node's second output."""
     s = params.settings
     checkpoint = _check_checkpoint(t2i_pipeline, params)
     todo = generation_plan[generation_plan["status"] != EXISTING]
@@ -108,14 +111,15 @@ def generate_images(
             "torch_version": _package_version("torch"),
         }
     )
+    logs = {shard_partition(params.model, params.shard_index, params.num_shards): log}
     if todo.empty:
-        return {}, log
+        return {}, logs
     prepare = functools.partial(_prepare, params=params)
     renderer = render.BatchRenderer(
         t2i_pipeline, todo, params.batch_size, prepare, s, log, desc=f"generate {params.model}"
     )
     # partial binds each path now: no late-binding closure over the loop variable.
-    return {path: functools.partial(renderer.image, path) for path in renderer.paths()}, log
+    return {path: functools.partial(renderer.image, path) for path in renderer.paths()}, logs
 
 
 def _prepare(pipe: Any, params: GenerationParams) -> dict[str, Any]:
@@ -126,30 +130,39 @@ def _prepare(pipe: Any, params: GenerationParams) -> dict[str, Any]:
 def write_shard_manifest(
     generation_plan: pd.DataFrame,
     generated_images: dict[str, Callable[[], Any]],
-    render_log: render.RenderLog,
+    render_logs: dict[str, Callable[[], dict[str, Any]]],
     params: GenerationParams,
 ) -> dict[str, pd.DataFrame]:
     """This shard's manifest (one row per planned image, with every setting used), after
-    checking that each planned image is on disk and each rendered one was timed."""
+    checking that each planned image is on disk and each rendered one was timed (from the
+    render log this shard saved)."""
     missing = sorted(set(generation_plan["path"]) - set(generated_images))
     if missing:
         raise ValueError(
             f"{len(missing)} planned image(s) are not in out_generated_images, e.g. {missing[:3]}"
         )
+    shard = shard_partition(params.model, params.shard_index, params.num_shards)
+    if shard not in render_logs:
+        raise ValueError(
+            f"no render log {shard!r} in out_generation_render_logs (have "
+            f"{sorted(render_logs)[:5]}): run generate_images for this shard first"
+        )
+    log = render_logs[shard]()
+    durations: dict[str, float] = log["durations"]
     rendered = generation_plan["status"] != EXISTING
-    untimed = sorted(set(generation_plan.loc[rendered, "path"]) - set(render_log.durations))
+    untimed = sorted(set(generation_plan.loc[rendered, "path"]) - set(durations))
     if untimed:
         raise RuntimeError(
-            f"{len(untimed)} rendered image(s) have no duration in int_render_log (e.g. "
-            f"{untimed[:3]}): the log must be the object the generation node returned"
+            f"{len(untimed)} rendered image(s) have no duration in out_generation_render_logs "
+            f"{shard!r} (e.g. {untimed[:3]}): the log must be saved after out_generated_images"
         )
-    s, sp, used = params.settings, params.speed, render_log.settings
+    s, sp, used = params.settings, params.speed, log["settings"]
     width, height = used.get("width"), used.get("height")
     if (width is None or height is None) and len(generation_plan):
         width, height = generated_images[generation_plan["path"].iloc[0]]().size
     manifest = generation_plan[PROMPT_COLUMNS + ["shard"]].copy()
     manifest["status"] = generation_plan["status"].map(STATUS_IN_MANIFEST)
-    manifest["duration_s"] = [render_log.durations.get(p, float("nan")) for p in manifest["path"]]
+    manifest["duration_s"] = [durations.get(p, float("nan")) for p in manifest["path"]]
     settings = {
         "steps": s.steps,
         "guidance_scale": s.guidance_scale,
@@ -175,15 +188,15 @@ def write_shard_manifest(
     for key, value in settings.items():
         manifest[key] = value
     manifest = manifest.astype({"height": "int64", "width": "int64", "duration_s": "float64"})
-    if render_log.durations:
+    if durations:
         logger.info(
             "generation: rendered %d images in %d batches (%.2f images/s), peak %d held in memory",
-            len(render_log.durations),
-            render_log.batches,
-            render_log.images_per_s,
-            render_log.peak_cached_images,
+            len(durations),
+            log["batches"],
+            log["images_per_s"] or float("nan"),
+            log["peak_cached_images"],
         )
-    return {shard_partition(params.model, params.shard_index, params.num_shards): manifest}
+    return {shard: manifest}
 
 
 def _complete_shards(model: str, found: dict[int, list[int]], wanted_n: int | None) -> int:
@@ -255,24 +268,25 @@ def merge_generation_manifests(
 def plot_generation_grids(
     generation_manifest: pd.DataFrame,
     generated_images: dict[str, Callable[[], Any]],
-    params: GenerationParams,
+    model: str,
+    grid: Any,
 ) -> tuple[Any, dict[str, Callable[[], Any]]]:
     """An overview figure (sampled concepts x first images per prompt) for kedro-viz, and one
-    lazily built mosaic per concept at ``{model}/{slug}``."""
-    manifest = generation_manifest[generation_manifest["model"] == params.model]
-    g = params.grid
+    lazily built mosaic per concept at ``{model}/{slug}``; ``grid`` is ``generation.grid``."""
+    manifest = generation_manifest[generation_manifest["model"] == model]
+    g = parse_params(GridSettings, grid, "generation.grid")
     concepts = pick_concepts(manifest, g.max_concepts)
     figure = overview_figure(
         manifest,
         generated_images,
         concepts,
         g.images_per_prompt,
-        title=f"{params.model}: first {g.images_per_prompt} image(s) per prompt",
+        title=f"{model}: first {g.images_per_prompt} image(s) per prompt",
     )
     mosaics: dict[str, Callable[[], Any]] = {}
     for slug, rows in manifest.groupby("slug", sort=True):
         paths = grid_paths(rows, g.images_per_prompt)
-        mosaics[f"{params.model}/{slug}"] = functools.partial(
+        mosaics[f"{model}/{slug}"] = functools.partial(
             concept_mosaic, paths, generated_images
         )
     return figure, mosaics

@@ -38,7 +38,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 generate_images,
                 inputs=["int_generation_plan", "mdl_t2i", "params:generation"],
-                outputs=["out_generated_images", "int_render_log"],
+                # Saved in this order: the render log is complete once the images are saved.
+                outputs=["out_generated_images", "out_generation_render_logs"],
                 name="generate_images",
                 tags=["shard"],
             ),
@@ -47,7 +48,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=[
                     "int_generation_plan",
                     "out_generated_images",
-                    "int_render_log",
+                    "out_generation_render_logs",
                     "params:generation",
                 ],
                 outputs="out_generation_shard_manifests",
@@ -63,7 +64,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 plot_generation_grids,
-                inputs=["out_generation_manifest", "out_generated_images", "params:generation"],
+                inputs=[
+                    "out_generation_manifest",
+                    "out_generated_images",
+                    "params:generation.model",
+                    "params:generation.grid",
+                ],
                 outputs=["rpt_generation_grid", "rpt_generation_concept_grids"],
                 name="plot_generation_grids",
                 tags=["merge"],

@@ -183,10 +183,13 @@ def render_batch(pipe: Any, prompts: list[str], seeds: list[int], settings: Any)
 
 @dataclass
 class RenderLog:
-    """What rendering did, filled while ``out_generated_images`` is saved (lazily).
+    """What rendering did (settings used, per-image durations), filled while
+    ``out_generated_images`` is saved (lazily, batch by batch).
 
-    Shared by reference between the generation node and the manifest node: copying it would
-    lose the durations, so ``copy``/``deepcopy`` return the same object.
+    The generation node hands it on as the lazy partition of ``out_generation_render_logs``:
+    calling it gives a JSON-ready record. The node lists that output after the images, and Kedro
+    saves a node's outputs in order, so the record saved is the complete one; the manifest node
+    reads it back from the catalog.
     """
 
     settings: dict[str, Any] = field(default_factory=dict)
@@ -196,17 +199,22 @@ class RenderLog:
     started: float | None = None
     finished: float | None = None
 
-    def __copy__(self) -> RenderLog:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> RenderLog:
-        return self
-
     @property
     def images_per_s(self) -> float:
         if not self.durations or self.started is None or self.finished is None:
             return float("nan")
         return len(self.durations) / max(self.finished - self.started, 1e-9)
+
+    def __call__(self) -> dict[str, Any]:
+        """The record saved to ``out_generation_render_logs`` (what rendering did so far)."""
+        rate = self.images_per_s
+        return {
+            "settings": dict(self.settings),
+            "durations": dict(self.durations),
+            "batches": self.batches,
+            "peak_cached_images": self.peak_cached_images,
+            "images_per_s": None if rate != rate else rate,
+        }
 
 
 class BatchRenderer:

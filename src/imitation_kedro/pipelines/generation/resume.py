@@ -1,9 +1,8 @@
-"""Resume support: what a previous (possibly killed) run already wrote.
+"""Resume support: which planned images a previous (possibly killed) run already completed.
 
-``ExistingPartitionsDataset`` is a read-only view of the image folder that loads as ``{}`` when
-nothing is there yet (``PartitionedDataset`` raises instead), so the planning node can take the
-images on disk as an ordinary catalog input while ``out_generated_images`` (same folder) is the
-generation node's output. Two names on one folder keep the DAG acyclic.
+The images on disk arrive as data, ``{partition id: loader}`` from the catalog entry
+``out_existing_generated_images`` (``imitation_kedro.datasets.existing_partitions``); this
+module only decides, per planned image, whether it is complete, absent or corrupt.
 """
 
 from __future__ import annotations
@@ -14,32 +13,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
-from kedro.io.core import DatasetError
-from kedro_datasets.partitions import PartitionedDataset
 
 logger = logging.getLogger(__name__)
 
 EXISTING = "existing"
 TODO = "todo"
 CORRUPT = "corrupt"
-
-
-class ExistingPartitionsDataset(PartitionedDataset):
-    """A ``PartitionedDataset`` that loads ``{}`` for a missing or empty folder; never saves."""
-
-    def load(self) -> dict[str, Callable[[], Any]]:
-        try:
-            return super().load()
-        except DatasetError as exc:
-            if "No partitions found" in str(exc):
-                return {}
-            raise
-
-    def save(self, data: dict[str, Any]) -> None:
-        raise DatasetError(
-            f"{type(self).__name__} at '{self._path}' is read-only: it lists what a previous run "
-            "wrote; save through out_generated_images"
-        )
 
 
 @contextmanager

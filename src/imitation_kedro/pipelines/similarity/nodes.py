@@ -13,10 +13,12 @@ from typing import Any
 
 import pandas as pd
 
+from imitation_kedro.core.params import parse_params
+
 from .embedding import domain_table, embed_chunk, plan_chunks
 from .embedding_cache import load_cache
 from .grids import similarity_grids
-from .params import SimilarityParams
+from .params import GridParams, SimilarityParams
 from .references import (
     generated_source,
     plan_items,
@@ -169,8 +171,10 @@ def plot_similarity_grids(
     out_generated_images: dict[str, Callable[[], Any]],
     raw_reference_images: pd.DataFrame,
     int_verified_images: pd.DataFrame,
-    params: SimilarityParams,
+    grids: Any,
 ) -> dict[str, Any]:
-    """Figures of generations beside their selected references, with scores, per concept."""
+    """Figures of generations beside their selected references, with scores, per concept
+    (``grids`` is ``similarity.grids``)."""
     lookup = _lookup(out_generated_images, raw_reference_images, int_verified_images)
-    return similarity_grids(prm_imitation_scores, image_scores, selected_refs, lookup, params.grids)
+    settings = parse_params(GridParams, grids, "similarity.grids")
+    return similarity_grids(prm_imitation_scores, image_scores, selected_refs, lookup, settings)

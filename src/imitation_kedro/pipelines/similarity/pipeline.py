@@ -50,7 +50,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 plot_similarity_grids,
                 inputs=["prm_imitation_scores", "int_similarity_image_scores",
                         "int_similarity_selected_refs", "out_generated_images",
-                        "raw_reference_images", "int_verified_images", "params:similarity"],
+                        "raw_reference_images", "int_verified_images", "params:similarity.grids"],
                 outputs="rpt_similarity_grids",
                 name="plot_similarity_grids",
             ),

@@ -3,8 +3,9 @@
 Kedro loads every input of a node, so the threshold entry node would fail on a fresh checkout
 (no ``prm_concept_frequencies`` / ``prm_imitation_scores`` yet) even though the user-table mode
 ignores them. When ``threshold.source`` is ``user_table``, this hook replaces those two inputs,
-only if they are missing or have no saved data, by an empty in-memory placeholder. Register it
-in ``settings.py``: ``HOOKS = (..., ThresholdSourceHook())``.
+only if they are missing or have no saved data, by an empty in-memory placeholder. Registered in
+``settings.py`` (``HOOKS = (..., ThresholdSourceHook())``), the one module outside this package
+that imports the ``threshold`` pipeline.
 """
 
 from __future__ import annotations

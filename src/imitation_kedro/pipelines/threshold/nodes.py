@@ -1,6 +1,11 @@
-"""Nodes of the ``threshold`` pipeline: pure functions of tables and ``ThresholdParams``.
+"""Every node of the ``threshold`` pipeline: pure functions of tables and parameters.
 
-No torch/diffusers/open_clip here or in anything imported from here (a test checks it).
+The nodes that read most of the block take ``params:threshold`` (typed ``ThresholdParams``); the
+others take the sub-block they read (``params:threshold.paper``, ``.sensitivity``, ``.logistic``).
+Kedro hands those out as fields of the typed block (so they exist in every env, defaults
+included); they are annotated ``Any`` and parsed here, because Kedro cannot type a block and one
+of its sub-blocks in the same run. No torch/diffusers/open_clip here or in anything imported from
+here (a test checks it).
 """
 
 from __future__ import annotations
@@ -10,12 +15,17 @@ from typing import Any
 
 import pandas as pd
 
+from imitation_kedro.core.params import parse_params
 from imitation_kedro.core.progress import progress
 from imitation_kedro.pipelines.threshold import curves as _curves
 from imitation_kedro.pipelines.threshold import plots as _plots
 from imitation_kedro.pipelines.threshold.detect import THRESHOLD_COLUMNS, detect_group
 from imitation_kedro.pipelines.threshold.inputs import GROUP, prepare_tables
-from imitation_kedro.pipelines.threshold.params import ThresholdParams
+from imitation_kedro.pipelines.threshold.params import (
+    PaperParams,
+    SensitivityParams,
+    ThresholdParams,
+)
 from imitation_kedro.pipelines.threshold.report import build_report
 
 logger = logging.getLogger(__name__)
@@ -45,11 +55,11 @@ def prepare_threshold_inputs(
     return prepare_tables(frequencies, scores, user_table, params)
 
 
-def fit_imitation_curves(concepts: pd.DataFrame, params: ThresholdParams) -> pd.DataFrame:
+def fit_imitation_curves(concepts: pd.DataFrame, logistic: bool) -> pd.DataFrame:
     """Logistic score-vs-log-count curve per (domain, model); empty notes when disabled."""
     rows = []
     for (domain, model), g in concepts.groupby(GROUP, sort=True):
-        if params.logistic:
+        if logistic:
             fit = _curves.fit_logistic(g["count"].to_numpy(), g["score"].to_numpy())
         else:
             fit = {"logistic_note": "disabled (threshold.logistic: false)"}
@@ -101,9 +111,10 @@ def detect_thresholds(
     return table, all_draws
 
 
-def sweep_penalties(concepts: pd.DataFrame, params: ThresholdParams) -> pd.DataFrame:
+def sweep_penalties(concepts: pd.DataFrame, sensitivity: Any, paper: Any) -> pd.DataFrame:
     """Paper threshold and number of change points vs PELT penalty (log grid + BIC-like)."""
-    s, p = params.sensitivity, params.paper
+    s = parse_params(SensitivityParams, sensitivity, "threshold.sensitivity")
+    p = parse_params(PaperParams, paper, "threshold.paper")
     grid = _curves.penalty_grid(s.penalty_min, s.penalty_max, s.n_penalties)
     rows = []
     for (domain, model), g in concepts.groupby(GROUP, sort=True):
@@ -131,11 +142,10 @@ def plot_threshold_figure(
     return fig, _plots.figure_png(fig)
 
 
-def plot_penalty_sensitivity(
-    sensitivity: pd.DataFrame, params: ThresholdParams
-) -> tuple[Any, bytes]:
-    """Threshold vs penalty per group and its PNG bytes."""
-    fig = _plots.sensitivity_figure(sensitivity, params.paper.penalty)
+def plot_penalty_sensitivity(sensitivity: pd.DataFrame, paper: Any) -> tuple[Any, bytes]:
+    """Threshold vs penalty per group (the paper's penalty marked) and its PNG bytes."""
+    p = parse_params(PaperParams, paper, "threshold.paper")
+    fig = _plots.sensitivity_figure(sensitivity, p.penalty)
     return fig, _plots.figure_png(fig)
 
 

@@ -29,7 +29,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 nodes.fit_imitation_curves,
-                inputs=["int_threshold_concepts", "params:threshold"],
+                inputs=["int_threshold_concepts", "params:threshold.logistic"],
                 outputs="int_threshold_curves",
                 name="fit_imitation_curves",
             ),
@@ -46,7 +46,11 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 nodes.sweep_penalties,
-                inputs=["int_threshold_concepts", "params:threshold"],
+                inputs=[
+                    "int_threshold_concepts",
+                    "params:threshold.sensitivity",
+                    "params:threshold.paper",
+                ],
                 outputs="out_threshold_sensitivity",
                 name="sweep_penalties",
             ),
@@ -58,7 +62,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 nodes.plot_penalty_sensitivity,
-                inputs=["out_threshold_sensitivity", "params:threshold"],
+                inputs=["out_threshold_sensitivity", "params:threshold.paper"],
                 outputs=["rpt_threshold_sensitivity_plot", "int_threshold_sensitivity_png"],
                 name="plot_penalty_sensitivity",
             ),

@@ -1,4 +1,4 @@
-"""Nodes: the concept catalogue (names, aliases, domains, planted frequencies) and references."""
+"""The concept catalogue (names, aliases, domains, planted frequencies) and its reference images."""
 
 from __future__ import annotations
 
@@ -11,20 +11,19 @@ from imitation_kedro.core.phrase_rule import normalise_phrase
 from imitation_kedro.core.seeding import stable_seed
 from imitation_kedro.core.slugs import unique_slugs
 from imitation_kedro.pipelines.world.names import generate_names, make_alias
-from imitation_kedro.pipelines.world.params import WorldParams
+from imitation_kedro.pipelines.world.params import ConceptParams
 from imitation_kedro.pipelines.world.render import random_spec, render, to_png
 
 SPEC_COLUMNS = ["concept", "slug", "domain", "aliases", "planted_frequency", "spec"]
 
 
-def plan_concepts(params: WorldParams) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Draw the concept catalogue from the seed.
+def draw_concepts(seed: int, cp: ConceptParams) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Draw the concept catalogue from the world seed.
 
     Returns the internal specs (with planted frequency and render parameters, JSON) and the
     public ``raw_concepts`` table (concept, slug, domain, aliases).
     """
-    cp = params.concepts
-    rng = np.random.default_rng(stable_seed(params.seed, "world", "names"))
+    rng = np.random.default_rng(stable_seed(seed, "world", "names"))
     names = generate_names(list(cp.special_names), cp.n_concepts, rng)
     slugs = unique_slugs(names)
     # Frequencies: log-spaced, assigned to concepts by a seeded permutation.
@@ -40,7 +39,7 @@ def plan_concepts(params: WorldParams) -> tuple[pd.DataFrame, pd.DataFrame]:
             if alias is not None:
                 taken.add(normalise_phrase(alias))
                 aliases.append(alias)
-        spec_rng = np.random.default_rng(stable_seed(params.seed, "world", "spec", name))
+        spec_rng = np.random.default_rng(stable_seed(seed, "world", "spec", name))
         rows.append(
             {
                 "concept": name,
@@ -56,21 +55,21 @@ def plan_concepts(params: WorldParams) -> tuple[pd.DataFrame, pd.DataFrame]:
     return specs, concepts
 
 
-def render_reference_images(specs: pd.DataFrame, params: WorldParams) -> pd.DataFrame:
+def render_references(specs: pd.DataFrame, seed: int, cp: ConceptParams, noise: float) -> pd.DataFrame:
     """Render each concept's held-out reference set (never part of the corpus)."""
-    n_refs = params.concepts.n_references
+    n_refs = cp.n_references
     rows = []
     for concept, spec in zip(specs["concept"], specs["spec"], strict=True):
-        rng = np.random.default_rng(stable_seed(params.seed, "world", "references", concept))
-        pixels = render(json.loads(spec), n_refs, rng, params.corpus.noise)
+        rng = np.random.default_rng(stable_seed(seed, "world", "references", concept))
+        pixels = render(json.loads(spec), n_refs, rng, noise)
         for k in range(n_refs):
             rows.append({"concept": concept, "ref_index": k, "png": to_png(pixels[k])})
     refs = pd.DataFrame(rows, columns=["concept", "ref_index", "png"])
     counts = refs.groupby("concept").size()
-    short = counts[counts < params.concepts.min_references]
+    short = counts[counts < cp.min_references]
     if len(short):
         raise ValueError(
             f"concepts {list(short.index)} have fewer than concepts.min_references="
-            f"{params.concepts.min_references} reference images"
+            f"{cp.min_references} reference images"
         )
     return refs

@@ -1,4 +1,4 @@
-"""Nodes: the LAION-like corpus (caption shards, img2dataset image shards) and its ground truth."""
+"""The LAION-like corpus (row plan, caption shards, img2dataset image shards) and its ground truth."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from imitation_kedro.core.phrase_rule import PhraseMatcher
 from imitation_kedro.core.progress import progress
 from imitation_kedro.core.seeding import stable_seed
 from imitation_kedro.pipelines.world import captions as cap
-from imitation_kedro.pipelines.world.params import WorldParams
+from imitation_kedro.pipelines.world.params import CorpusParams
 from imitation_kedro.pipelines.world.render import random_spec, render, to_png
 
 logger = logging.getLogger(__name__)
@@ -26,14 +26,13 @@ IMAGE_COLUMNS = ["key", "url", "caption", "status", "width", "height", "png"]
 NAMED, DUPLICATE, MISMATCH, UNNAMED, BACKGROUND = "named", "duplicate", "mismatch", "unnamed", "bg"
 
 
-def plan_corpus(specs: pd.DataFrame, params: WorldParams) -> pd.DataFrame:
+def lay_out_rows(specs: pd.DataFrame, seed: int, cp: CorpusParams) -> pd.DataFrame:
     """Lay out every corpus row: caption, what its image shows, duplicates and traps.
 
     Columns: LAION's (``SAMPLE_ID`` ... ``similarity``) + ``shows`` (concept or None), ``role``,
     ``has_image`` and ``dup_of`` (SAMPLE_ID whose caption/URL/image this row copies, or -1).
     """
-    cp = params.corpus
-    r = random.Random(stable_seed(params.seed, "world", "captions"))
+    r = random.Random(stable_seed(seed, "world", "captions"))
     texts: list[str | None] = []
     shows: list[str | None] = []
     roles: list[str] = []
@@ -83,13 +82,13 @@ def plan_corpus(specs: pd.DataFrame, params: WorldParams) -> pd.DataFrame:
         add(text, None, BACKGROUND, k in image_rows)
 
     n = len(texts)
-    rng = np.random.default_rng(stable_seed(params.seed, "world", "corpus-order"))
+    rng = np.random.default_rng(stable_seed(seed, "world", "corpus-order"))
     position = np.empty(n, dtype=np.int64)
     position[rng.permutation(n)] = np.arange(n)  # row i is written at position[i]
     sample_id = SAMPLE_ID_BASE + position
     dup_idx = np.asarray(dup_of, dtype=np.int64)
     urls = np.asarray(
-        [f"https://miniature-laion.invalid/{stable_seed(params.seed, 'url', i):016x}.jpg" for i in range(n)],
+        [f"https://miniature-laion.invalid/{stable_seed(seed, 'url', i):016x}.jpg" for i in range(n)],
         dtype=object,
     )
     is_dup = dup_idx >= 0
@@ -119,36 +118,35 @@ def _shard_of(sample_ids: pd.Series, rows_per_shard: int) -> pd.Series:
     return (sample_ids - SAMPLE_ID_BASE) // rows_per_shard
 
 
-def shard_laion_captions(plan: pd.DataFrame, params: WorldParams) -> dict[str, pd.DataFrame]:
+def caption_shards(plan: pd.DataFrame, rows_per_shard: int) -> dict[str, pd.DataFrame]:
     """The public caption corpus: LAION-2B-en columns, ``part-XXXXX`` shards by SAMPLE_ID."""
-    shard = _shard_of(plan["SAMPLE_ID"], params.corpus.rows_per_shard)
+    shard = _shard_of(plan["SAMPLE_ID"], rows_per_shard)
     out = {}
     for k, part in plan[LAION_COLUMNS].groupby(shard, sort=True):
         out[f"part-{int(k):05d}"] = part.reset_index(drop=True)
     return out
 
 
-def render_corpus_images(
-    plan: pd.DataFrame, specs: pd.DataFrame, params: WorldParams
+def image_shards(
+    plan: pd.DataFrame, specs: pd.DataFrame, seed: int, domains: list[str], cp: CorpusParams
 ) -> dict[str, pd.DataFrame]:
     """Render and PNG-encode the image of every image-bearing row (img2dataset parquet layout)."""
-    noise = params.corpus.noise
+    noise = cp.noise
     with_image = plan[plan["has_image"]]
     png: dict[int, bytes] = {}
     own = with_image[with_image["dup_of"] < 0]
     by_concept = own[own["shows"].notna()].groupby("shows", sort=True)["SAMPLE_ID"]
     spec_of = dict(zip(specs["concept"], specs["spec"], strict=True))
     for concept, ids in progress(by_concept, desc="world: render concept images", unit="concept"):
-        rng = np.random.default_rng(stable_seed(params.seed, "world", "corpus-images", concept))
+        rng = np.random.default_rng(stable_seed(seed, "world", "corpus-images", concept))
         pixels = render(json.loads(spec_of[concept]), len(ids), rng, noise)
         for sid, px in zip(ids.to_numpy(), pixels, strict=True):
             png[int(sid)] = to_png(px)
     # Background images: renders of a pool of random (non-concept) specs, one batch per spec.
-    domains = list(params.concepts.domains)
     bg_ids = own.loc[own["shows"].isna(), "SAMPLE_ID"].to_numpy()
     pool = max(1, min(len(bg_ids), BACKGROUND_SPEC_POOL))
     for k in progress(range(pool), desc="world: render background images", unit="spec"):
-        rng = np.random.default_rng(stable_seed(params.seed, "world", "background-spec", k))
+        rng = np.random.default_rng(stable_seed(seed, "world", "background-spec", k))
         spec = random_spec(domains[k % len(domains)], rng)
         ids = bg_ids[k::pool]
         for sid, px in zip(ids, render(spec, len(ids), rng, noise), strict=True):
@@ -167,14 +165,14 @@ def render_corpus_images(
             "png": [png[int(s)] for s in with_image["SAMPLE_ID"]],
         }
     )
-    shard = _shard_of(with_image["SAMPLE_ID"], params.corpus.rows_per_shard)
+    shard = _shard_of(with_image["SAMPLE_ID"], cp.rows_per_shard)
     return {
         f"part-{int(k):05d}": part.reset_index(drop=True)
         for k, part in images[IMAGE_COLUMNS].groupby(shard.to_numpy(), sort=True)
     }
 
 
-def count_ground_truth(plan: pd.DataFrame, specs: pd.DataFrame) -> pd.DataFrame:
+def ground_truth(plan: pd.DataFrame, specs: pd.DataFrame) -> pd.DataFrame:
     """True caption and image counts per concept, by the same phrase rule ``frequency`` uses."""
     matcher = PhraseMatcher(
         {c: [c, *aliases] for c, aliases in zip(specs["concept"], specs["aliases"], strict=True)}

@@ -1,4 +1,10 @@
-"""Typed parameters of the ``world`` pipeline (conf/<env>/parameters_world.yml, key ``world``)."""
+"""Typed parameters of the ``world`` pipeline (conf/<env>/parameters_world.yml, key ``world``).
+
+Nodes take ``params:world.seed`` and one sub-block each (``params:world.concepts`` ...), typed by
+the classes below; ``WorldParams`` (the whole block, with the rules that span sub-blocks) is
+checked at start-up by ``ParameterValidationHook``. No node takes the whole typed block: Kedro
+cannot type a block and one of its sub-blocks in the same run.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +31,8 @@ DEFAULT_SPECIAL_NAMES = [
 @dataclass(frozen=True)
 class ConceptParams(Params):
     """How many concepts, their names and their planted image frequencies."""
+
+    _where = "world.concepts"  # named in errors when Kedro builds the sub-block alone
 
     n_concepts: int = 100
     domains: list[str] = field(default_factory=lambda: ["style", "motif"])
@@ -80,6 +88,8 @@ class ConceptParams(Params):
 class CorpusParams(Params):
     """The LAION-like corpus: size, sharding and the traps a real corpus has."""
 
+    _where = "world.corpus"  # named in errors when Kedro builds the sub-block alone
+
     n_rows: int = 200000
     rows_per_shard: int = 50000
     background_image_rows: int = 4000
@@ -116,6 +126,8 @@ class CorpusParams(Params):
 class ClipParams(Params):
     """The miniature CLIP (open_clip custom config) and its contrastive training."""
 
+    _where = "world.clip"  # named in errors when Kedro builds the sub-block alone
+
     embed_dim: int = 64
     vision_width: int = 64
     vision_layers: int = 2
@@ -134,6 +146,8 @@ class ClipParams(Params):
 @dataclass(frozen=True)
 class T2IParams(Params):
     """The miniature latent text-to-image model and its training."""
+
+    _where = "world.t2i"  # named in errors when Kedro builds the sub-block alone
 
     latent_dim: int = 64
     pca_fit_rows: int = 20000
@@ -154,6 +168,8 @@ class T2IParams(Params):
 class ReportParams(Params):
     """How the world report measures imitation (generations vs references, miniature CLIP)."""
 
+    _where = "world.report"  # named in errors when Kedro builds the sub-block alone
+
     images_per_concept: int = 8
     guidance_scale: float = 4.0
     num_inference_steps: int = 20
@@ -171,6 +187,8 @@ class ReportParams(Params):
 @dataclass(frozen=True)
 class WorldParams(Params):
     """All ``world`` parameters."""
+
+    _where = "world"
 
     seed: int = 20240601
     concepts: ConceptParams = field(default_factory=ConceptParams)

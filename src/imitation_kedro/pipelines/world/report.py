@@ -1,4 +1,4 @@
-"""Nodes: evidence that the world teaches something (imitation vs planted frequency)."""
+"""Evidence that the world teaches something: imitation vs planted frequency, measured and drawn."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from imitation_kedro.core.seeding import stable_seed
-from imitation_kedro.pipelines.world.params import WorldParams
+from imitation_kedro.pipelines.world.params import ReportParams
 from imitation_kedro.pipelines.world.render import from_png
 
 logger = logging.getLogger(__name__)
@@ -31,35 +31,21 @@ def clip_model_of(loaded: Any) -> Any:
     return loaded
 
 
-def evaluate_world(  # noqa: PLR0913
-    mdl_t2i: Any,
-    mdl_miniature_clip: Any,
-    raw_concepts: pd.DataFrame,
-    raw_reference_images: pd.DataFrame,
-    raw_ground_truth: pd.DataFrame,
-    params: WorldParams,
-) -> pd.DataFrame:
-    """Per concept: how well the miniature model imitates it, measured with the miniature CLIP.
+def embed_generations(
+    mdl_t2i: Any, clip: Any, concepts: list[str], seed: int, rp: ReportParams
+) -> np.ndarray:
+    """``report.images_per_concept`` generations per concept (seeded per image), CLIP-embedded.
 
-    ``imitation_score``: mean cosine similarity of the concept's generations to its held-out
-    references; ``imitation_margin``: that minus their mean similarity to the other concepts'
-    references; ``retrieval_rate``: fraction of its generations whose nearest reference centroid
-    (cosine) is its own (chance: 1 / number of concepts); ``imitated``: retrieval_rate >=
-    ``report.min_retrieval_rate``; ``zero_shot_accuracy``: fraction of its references the CLIP
-    names correctly.
+    Rows: concept by concept in ``concepts`` order, ``images_per_concept`` rows each.
     """
     import torch
 
-    from imitation_kedro.models.miniature_clip import encode_images, encode_texts
+    from imitation_kedro.models.miniature_clip import encode_images
 
-    rp = params.report
-    clip = clip_model_of(mdl_miniature_clip)
-    clip.eval()
-    concepts = list(raw_concepts["concept"])
     k = rp.images_per_concept
     prompts = [rp.prompt_template.format(name=c) for c in concepts for _ in range(k)]
     generators = [
-        torch.Generator().manual_seed(stable_seed(params.seed, "world", "report", c, i))
+        torch.Generator().manual_seed(stable_seed(seed, "world", "report", c, i))
         for c in concepts for i in range(k)
     ]
     pipe = mdl_t2i
@@ -68,7 +54,30 @@ def evaluate_world(  # noqa: PLR0913
         prompt=prompts, generator=generators, num_inference_steps=rp.num_inference_steps,
         guidance_scale=rp.guidance_scale, output_type="np",
     ).images
-    gen_emb = encode_images(clip, (np.asarray(images) * 255.0).round().astype(np.uint8))
+    return encode_images(clip, (np.asarray(images) * 255.0).round().astype(np.uint8))
+
+
+def imitation_table(
+    gen_emb: np.ndarray,
+    clip: Any,
+    raw_concepts: pd.DataFrame,
+    raw_reference_images: pd.DataFrame,
+    raw_ground_truth: pd.DataFrame,
+    rp: ReportParams,
+) -> pd.DataFrame:
+    """Per concept: how well the miniature model imitates it, measured with the miniature CLIP.
+
+    ``imitation_score``: mean cosine similarity of the concept's generations (``gen_emb``, from
+    :func:`embed_generations`) to its held-out references; ``imitation_margin``: that minus their
+    mean similarity to the other concepts' references; ``retrieval_rate``: fraction of its
+    generations whose nearest reference centroid (cosine) is its own (chance: 1 / number of
+    concepts); ``imitated``: retrieval_rate >= ``report.min_retrieval_rate``;
+    ``zero_shot_accuracy``: fraction of its references the CLIP names correctly.
+    """
+    from imitation_kedro.models.miniature_clip import encode_images, encode_texts
+
+    concepts = list(raw_concepts["concept"])
+    k = rp.images_per_concept
     refs = raw_reference_images.sort_values(["concept", "ref_index"], kind="stable")
     ref_emb = encode_images(clip, np.stack([from_png(b) for b in refs["png"]]))
     ref_concept = refs["concept"].to_numpy()
@@ -103,7 +112,7 @@ def evaluate_world(  # noqa: PLR0913
     return pd.DataFrame(rows, columns=REPORT_COLUMNS)
 
 
-def summarise_world(rpt_world_report: pd.DataFrame, params: WorldParams) -> dict[str, Any]:
+def summarise_imitation(rpt_world_report: pd.DataFrame, rp: ReportParams) -> dict[str, Any]:
     """Spearman rho (planted frequency vs imitation), zero-shot accuracy, rare/frequent imitation."""
     from scipy.stats import spearmanr
 
@@ -117,26 +126,26 @@ def summarise_world(rpt_world_report: pd.DataFrame, params: WorldParams) -> dict
         "spearman_rho": float(rho),
         "spearman_p_value": float(p_value),
         "spearman_rho_margin": float(rho_margin),
-        "min_rho": params.report.min_rho,
-        "rho_ok": bool(rho >= params.report.min_rho),
+        "min_rho": rp.min_rho,
+        "rho_ok": bool(rho >= rp.min_rho),
         "zero_shot_accuracy": float(rep["zero_shot_accuracy"].mean()),
         "rarest_decile_max_frequency": int(rare["planted_frequency"].max()),
         "rarest_decile_imitated_rate": float(rare["imitated"].mean()),
         "top_decile_min_frequency": int(frequent["planted_frequency"].min()),
         "top_decile_imitated_rate": float(frequent["imitated"].mean()),
-        "min_retrieval_rate": params.report.min_retrieval_rate,
+        "min_retrieval_rate": rp.min_retrieval_rate,
     }
     log = logger.info if summary["rho_ok"] else logger.warning
     log(
         "world report: Spearman rho %.3f (bound %.2f), zero-shot accuracy %.3f, imitated: rarest "
-        "decile %.0f%%, top decile %.0f%%", rho, params.report.min_rho,
+        "decile %.0f%%, top decile %.0f%%", rho, rp.min_rho,
         summary["zero_shot_accuracy"], 100 * summary["rarest_decile_imitated_rate"],
         100 * summary["top_decile_imitated_rate"],
     )
     return summary
 
 
-def plot_world_imitation(rpt_world_report: pd.DataFrame, rpt_world_summary: dict[str, Any]) -> Any:
+def imitation_figure(rpt_world_report: pd.DataFrame, rpt_world_summary: dict[str, Any]) -> Any:
     """Scatter: planted frequency (log) vs imitation score, one colour per domain."""
     import matplotlib
 

@@ -1,4 +1,4 @@
-"""Nodes: train the miniature CLIP and the miniature text-to-image model on the corpus images.
+"""Train the miniature CLIP and the miniature text-to-image model on the corpus images.
 
 torch / open_clip / diffusers / transformers are imported inside the functions only.
 """
@@ -16,7 +16,7 @@ import pandas as pd
 
 from imitation_kedro.core.progress import progress
 from imitation_kedro.core.seeding import stable_seed
-from imitation_kedro.pipelines.world.params import WorldParams
+from imitation_kedro.pipelines.world.params import ClipParams, T2IParams
 from imitation_kedro.pipelines.world.render import from_png
 
 logger = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ def _frames(partitions: Mapping[str, Any]) -> list[pd.DataFrame]:
     return [partitions[k]() if callable(partitions[k]) else partitions[k] for k in sorted(partitions)]
 
 
-def decode_training_images(raw_laion_images: Mapping[str, Any]) -> dict[str, Any]:
+def decode_images(raw_laion_images: Mapping[str, Any]) -> dict[str, Any]:
     """Decode every image shard into one uint8 array (N, 32, 32, 3) + captions, in key order."""
     frames = [f[["key", "caption", "png"]] for f in _frames(raw_laion_images)]
     if not frames:
@@ -43,7 +43,7 @@ def _steps(n: int, desc: str) -> Callable[[Any], Any]:
     return lambda it: progress(it, desc=desc, total=n, unit="step")
 
 
-def train_miniature_clip(int_training_images: dict[str, Any], params: WorldParams) -> Any:
+def train_clip_bundle(int_training_images: dict[str, Any], world_seed: int, cp: ClipParams) -> Any:
     """Contrastively train the miniature CLIP (open_clip custom config) on captioned images.
 
     Returns an ``OpenClipBundle`` (model, preprocess, tokenizer) for ``OpenClipModelDataset``.
@@ -53,7 +53,6 @@ def train_miniature_clip(int_training_images: dict[str, Any], params: WorldParam
     from imitation_kedro.models.miniature_clip import MODEL_NAME, miniature_clip_config, train_clip
     from imitation_kedro.models.open_clip_bundle import create_bundle
 
-    cp = params.clip
     keep = [i for i, c in enumerate(int_training_images["captions"]) if c.strip()]
     if not keep:
         raise ValueError("raw_laion_images has no captioned image to train the miniature CLIP on")
@@ -64,7 +63,7 @@ def train_miniature_clip(int_training_images: dict[str, Any], params: WorldParam
         vision_heads=cp.vision_heads, patch_size=cp.patch_size, text_width=cp.text_width,
         text_layers=cp.text_layers, text_heads=cp.text_heads, context_length=cp.context_length,
     )
-    seed = stable_seed(params.seed, "world", "clip")
+    seed = stable_seed(world_seed, "world", "clip")
     bundle = create_bundle(MODEL_NAME, model_cfg=config, seed=seed)
     model = bundle.model
     # The 49,408 x width token table dominates the optimiser's work; frozen random rows still
@@ -86,8 +85,8 @@ def train_miniature_clip(int_training_images: dict[str, Any], params: WorldParam
     return bundle
 
 
-def train_miniature_t2i(
-    int_training_images: dict[str, Any], mdl_miniature_clip: Any, params: WorldParams
+def train_t2i_pipeline(
+    int_training_images: dict[str, Any], mdl_miniature_clip: Any, world_seed: int, tp: T2IParams
 ) -> Any:
     """Fit the PCA "VAE", then train the latent denoiser on the frozen miniature-CLIP text tower.
 
@@ -108,7 +107,6 @@ def train_miniature_t2i(
     from imitation_kedro.models.tokenizer import clip_tokenizer
     from imitation_kedro.pipelines.world.report import clip_model_of
 
-    tp = params.t2i
     pixels: np.ndarray = int_training_images["pixels"]
     captions: list[str] = int_training_images["captions"]
     n = len(pixels)
@@ -119,7 +117,7 @@ def train_miniature_t2i(
     text_encoder = ClipTextTower.from_open_clip(clip, cfg["embed_dim"], cfg["text_cfg"])
     context = int(cfg["text_cfg"]["context_length"])
     tokenizer = clip_tokenizer(model_max_length=context, pad_token="!")
-    seed = stable_seed(params.seed, "world", "t2i")
+    seed = stable_seed(world_seed, "world", "t2i")
     start = time.perf_counter()
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         torch.manual_seed(seed)

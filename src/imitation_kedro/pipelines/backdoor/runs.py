@@ -1,0 +1,252 @@
+"""One pre-training run and one CleanCLIP run: model, training data, evaluation after each epoch.
+
+The nodes (``pretrain_models``, ``clean_models``) make one :class:`RunContext` (the pair source,
+eager or streaming, is chosen there once per node), loop over objectives, seeds and the cleaning
+grid, and call these.
+torch / open_clip are imported inside the functions that train or evaluate.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .params import BackdoorParams, CleanParams
+from .source import PairSource, pair_source
+from .tracking import log_metrics, mlflow_run, set_threads
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("selection", "test")
+
+
+@dataclass
+class RunContext:
+    """What every run of a training node shares: parameters, classes, EDA captions, the pair
+    source (eager or streaming, with its reject log) and the evaluation splits."""
+
+    params: BackdoorParams
+    classes: Mapping[str, Any]
+    caption_aug: pd.DataFrame
+    source: PairSource
+    sets: dict[str, Any]
+
+
+def run_context(
+    pairs: pd.DataFrame,
+    caption_aug: pd.DataFrame,
+    classes: Mapping[str, Any],
+    params: BackdoorParams,
+) -> RunContext:
+    """Threads, the node's pair source, and the selection/test splits (clean and triggered)."""
+    set_threads(params.num_threads)
+    source = pair_source(params.data, params.attack)
+    sets = {}
+    for split in SPLITS:
+        rows = pairs[pairs["split"] == split]
+        labels = np.array([classes["classes"].index(c) for c in rows["label"]])
+        sets[split] = source.eval_set(rows, labels)
+    return RunContext(params, classes, caption_aug, source, sets)
+
+
+def train_data(bundle: Any, pairs: pd.DataFrame, ctx: RunContext) -> Any:
+    """Training pairs with their tokenised captions and static EDA captions, row-aligned."""
+    cols = [c for c in ("key", "png", "image", "poisoned", "caption") if c in pairs.columns]
+    merged = pairs[cols].merge(
+        ctx.caption_aug[["key", "caption_aug"]], on="key", how="left", validate="1:1"
+    )
+    if merged["caption_aug"].isna().any():
+        key = merged.loc[merged["caption_aug"].isna(), "key"].iloc[0]
+        raise ValueError(f"pair {key!r} has no augmented caption: re-run augment_texts")
+    tokens = bundle.tokenizer(merged["caption"].tolist())
+    tokens_aug = bundle.tokenizer(merged["caption_aug"].tolist())
+    return ctx.source.train_data(merged, tokens, tokens_aug, ctx.params.augment.image)
+
+
+def evaluate_all(bundle: Any, ctx: RunContext) -> dict[str, float]:
+    """Zero-shot accuracy and ASR on every evaluation split, with the run's templates and target."""
+    from .evaluate import evaluate
+
+    return evaluate(
+        bundle,
+        ctx.sets,
+        ctx.classes["classes"],
+        ctx.classes["templates"],
+        ctx.classes["target"],
+        ctx.params.eval.topk,
+        ctx.params.eval.batch_size,
+    )
+
+
+def _keeps(rule: str, fixed_epoch: int, epoch: int, better: bool) -> bool:
+    """Whether ``pretrain.checkpoint_rule`` keeps this evaluated epoch (B12)."""
+    return (
+        rule == "last"
+        or (rule == "fixed_epoch" and epoch == fixed_epoch)
+        or (rule == "best_clean_acc" and better and epoch > 0)
+    )
+
+
+def pretrain_run(
+    ctx: RunContext, objective: str, seed: int, pairs: pd.DataFrame, checkpoints: Any
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One poisoned CLIP (objective, seed) trained on ``pairs``, resumable through
+    ``checkpoints``: the checkpoint the declared rule keeps, and metric rows per evaluated epoch."""
+    from .train import build_model, train
+
+    params, p, name = ctx.params, ctx.params.pretrain, f"{objective}-seed{seed}"
+    bundle = build_model(params.model, p.logit_scale_init, seed, params.device)
+    data = train_data(bundle, pairs, ctx)
+    kept: dict[str, Any] = {}
+
+    def on_epoch(model: Any, epoch: int, run: Any) -> list[dict[str, Any]]:
+        m = evaluate_all(bundle, ctx)
+        row = {
+            "model": name,
+            "pretrain_objective": objective,
+            "pretrain_seed": seed,
+            "epoch": epoch,
+            "logit_scale": float(model.logit_scale.detach().exp()),
+        } | m
+        better = m["selection_acc1"] > kept.get("score", -1.0)
+        if _keeps(p.checkpoint_rule, p.fixed_epoch, epoch, better):
+            kept.update(
+                score=m["selection_acc1"],
+                epoch=epoch,
+                state={k: v.detach().clone() for k, v in model.state_dict().items()},
+            )
+        log_metrics(run, row)
+        return [row]
+
+    with mlflow_run(params.mlflow_experiment, f"pretrain-{name}") as run:
+        result = train(
+            bundle,
+            data,
+            objective,
+            p.optim,
+            p.optim.lr,
+            p.lambda_mmcl,
+            p.lambda_ssl,
+            p.logit_scale_max,
+            seed,
+            params.augment.image,
+            p.siglip_weight,
+            params.augment.image_group,
+            eval_fn=lambda m, e: on_epoch(m, e, run),
+            checkpoints=checkpoints,
+            desc=f"pretrain {name}",
+            eval_every=p.eval_every,
+        )
+    if "state" not in kept:
+        raise ValueError(
+            f"pretrain.checkpoint_rule={p.checkpoint_rule!r} kept no epoch "
+            f"(fixed_epoch={p.fixed_epoch}, epochs={p.optim.epochs})"
+        )
+    for row in result.metrics:
+        row |= {
+            "pairs_per_s": result.pairs_per_s,
+            "train_s": result.seconds,
+            "kept": row["epoch"] == kept["epoch"],
+        } | ctx.source.reject_columns()
+    model = {
+        "state_dict": kept["state"],
+        "optimizer_state": result.optimizer_state,
+        "meta": {
+            "objective": objective,
+            "seed": seed,
+            "epoch": kept["epoch"],
+            "attack": params.attack.kind,
+            "target": ctx.classes["target"],
+            "model": params.model.to_dict(),
+        },
+    }
+    logger.info(
+        "pretrained %s: %.0f pairs/s, %s",
+        name,
+        result.pairs_per_s,
+        {k: round(v, 3) for k, v in result.metrics[-1].items() if "_acc1" in k or "_asr1" in k},
+    )
+    return model, result.metrics
+
+
+def clean_grid(clean: CleanParams) -> list[tuple[str, float, float, float]]:
+    """(objective, lr, lambda_mmcl, lambda_ssl) points: MMCL-only, SSL-only, and lr x lambda2."""
+    grid = []
+    for objective in clean.objectives:
+        for lr in clean.lrs:
+            if objective == "mmcl":
+                grid.append((objective, lr, 1.0, 0.0))
+            elif objective == "ssl":
+                grid.append((objective, lr, 0.0, 1.0))
+            else:
+                grid += [(objective, lr, 1.0, lam) for lam in clean.lambda_ssl]
+    return grid
+
+
+def clean_run(
+    ctx: RunContext,
+    name: str,
+    ckpt: dict[str, Any],
+    point: tuple[str, float, float, float],
+    cleaning: pd.DataFrame,
+) -> list[dict[str, Any]]:
+    """One CleanCLIP fine-tuning of pre-trained model ``name`` at one grid ``point`` on the
+    ``cleaning`` pairs; metrics per epoch."""
+    from imitation_kedro.models.clip_checkpoints import load_state
+
+    from .train import build_model, train
+
+    objective, lr, l1, l2 = point
+    params, c, meta = ctx.params, ctx.params.clean, ckpt["meta"]
+    t0 = time.perf_counter()
+    bundle = build_model(
+        params.model, params.pretrain.logit_scale_init, meta["seed"], params.device
+    )
+    load_state(bundle.model, ckpt["state_dict"], name)
+    data = train_data(bundle, cleaning, ctx)
+    ident = {
+        "model": name,
+        "pretrain_objective": meta["objective"],
+        "pretrain_seed": meta["seed"],
+        "attack": meta["attack"],
+        "clean_objective": objective,
+        "lr": lr,
+        "lambda_mmcl": l1,
+        "lambda_ssl": l2,
+    }
+
+    def on_epoch(model: Any, epoch: int, run: Any) -> list[dict[str, Any]]:
+        row = ident | {"epoch": epoch} | evaluate_all(bundle, ctx)
+        log_metrics(run, row)
+        return [row]
+
+    run_name = f"clean-{name}-{objective}-lr{lr:g}-l{l2:g}"
+    with mlflow_run(params.mlflow_experiment, run_name) as run:
+        result = train(
+            bundle,
+            data,
+            objective,
+            c.optim,
+            lr,
+            l1,
+            l2,
+            params.pretrain.logit_scale_max,
+            meta["seed"],
+            params.augment.image,
+            aug_group=params.augment.image_group,
+            eval_fn=lambda m, e: on_epoch(m, e, run),
+            optimizer_state=ckpt.get("optimizer_state") if c.load_optimizer_state else None,
+            desc=run_name,
+        )
+    for row in result.metrics:
+        row |= {
+            "pairs_per_s": result.pairs_per_s,
+            "run_s": time.perf_counter() - t0,
+        } | ctx.source.reject_columns()
+    return result.metrics
