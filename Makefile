@@ -16,10 +16,11 @@ $(BIN)/python:
 
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -c constraints.txt -e .
+	$(BIN)/pip install --quiet -c constraints.txt --no-deps kedro-mlflow
 
 install-dev: $(BIN)/python
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,spark,faces]"
-	$(BIN)/pip install --quiet -c constraints.txt --no-deps face-recognition
+	$(BIN)/pip install --quiet -c constraints.txt --no-deps face-recognition kedro-mlflow
 
 run: install
 	$(BIN)/kedro run

@@ -78,8 +78,10 @@ def test_no_output_falls_back_to_memory_dataset(all_pipelines, base_config):
     assert not undeclared, f"datasets neither declared nor matched by a factory: {undeclared}"
 
 
-def test_catalog_entries_have_layers_and_prefixes(base_config):
-    catalog_conf, _ = base_config
+@pytest.mark.parametrize("env", ["test", "paper", "spark"])
+def test_catalog_entries_have_the_layer_their_prefix_names(project, env):
+    """Prefix and ``metadata.kedro-viz.layer`` agree both ways (``int_`` <-> intermediate, ...)."""
+    catalog_conf, _ = _config(project, env)
     problems = []
     for name, entry in catalog_conf.items():
         if name.startswith("_") or not isinstance(entry, dict):
@@ -89,8 +91,10 @@ def test_catalog_entries_have_layers_and_prefixes(base_config):
             problems.append(f"{name}: layer {layer!r}")
             continue
         bare = name.split(".")[-1].lstrip("{")
-        if not bare.startswith(tuple(LAYER_PREFIX.values())):
-            problems.append(f"{name}: no layer prefix")
+        # Longest match: `mdl_in_` (model_input) before `mdl_` (models).
+        prefix = max((p for p in LAYER_PREFIX.values() if bare.startswith(p)), key=len, default=None)
+        if prefix != LAYER_PREFIX[layer]:
+            problems.append(f"{name}: layer {layer!r} wants prefix {LAYER_PREFIX[layer]!r}")
     assert not problems, problems
 
 

@@ -40,10 +40,10 @@ DATA_FOLDERS = (
 )
 
 
-def _kedro(project: Path, params: str) -> None:
+def _kedro(project: Path, *params: str) -> None:
     kedro = Path(sys.executable).with_name("kedro")
     proc = subprocess.run(
-        [str(kedro), "run", "--pipelines", "threshold", "--params", params],
+        [str(kedro), "run", "--pipelines", "threshold_user_table", *params],
         cwd=project,
         env=ENV,
         capture_output=True,
@@ -88,9 +88,9 @@ def test_notebook_runs_and_compares_two_threshold_versions(tmp_path):
     for folder in DATA_FOLDERS:
         (project / "data" / folder).mkdir(parents=True)
 
-    _kedro(project, "threshold.source=user_table")
+    _kedro(project)
     time.sleep(1.1)  # version = save timestamp (ms): make the two runs distinct and ordered
-    _kedro(project, "threshold.source=user_table,threshold.paper.penalty=0.3")
+    _kedro(project, "--params", "threshold.paper.penalty=0.3")
     versions = sorted(p.name for p in (project / THRESHOLDS).iterdir())
     assert len(versions) == 2, versions
     old_version, new_version = versions

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import click
 from kedro.framework.hooks import hook_impl
 
 from imitation_kedro.core.params import ParameterError
@@ -15,23 +16,40 @@ from imitation_kedro.pipeline_registry import validate_parameters
 logger = logging.getLogger(__name__)
 
 
-class ParameterValidationHook:
-    """Fail before any node runs when a parameter file holds an unknown or mistyped key."""
+class InvalidParametersError(ParameterError, click.ClickException):
+    """Bad parameters at start-up: a :class:`ParameterError` that ``kedro run`` prints as a short
+    ``Error: ...`` (a click exception) instead of a traceback."""
 
-    @hook_impl
+    def __init__(self, message: str) -> None:
+        click.ClickException.__init__(self, message)
+
+
+class ParameterValidationHook:
+    """Fail before any node runs when a parameter file holds an unknown or mistyped key.
+
+    Validates the raw configuration (``--params`` overrides included) with the project's models
+    before Kedro's own typed-parameter validation runs, so the message names each bad key by its
+    dotted path and lists the keys its block accepts.
+    """
+
+    @hook_impl(tryfirst=True)  # before plugins' hooks (kedro-mlflow opens its store here)
     def after_context_created(self, context: Any) -> None:
         conf_root = Path(context.project_path) / "conf"
         if context.env and not (conf_root / context.env).is_dir():
             envs = sorted(p.name for p in conf_root.iterdir() if p.is_dir())
-            raise ValueError(
+            raise click.ClickException(
                 f"unknown configuration environment {context.env!r}: no folder conf/{context.env}. "
                 f"Choose one of {envs} (e.g. --env paper)."
             )
+        # Not context.params: reading it runs Kedro's validator first, with its longer message.
+        raw = context.config_loader["parameters"]
         try:
-            validate_parameters(context.params)
+            validate_parameters(raw)
         except ParameterError as exc:
-            raise ParameterError(
-                f"invalid parameters (env '{context.env}'): {exc}. "
+            env = context.env or getattr(context.config_loader, "default_run_env", None)
+            problems = "\n".join(f"  {line}" for line in str(exc).splitlines())
+            raise InvalidParametersError(
+                f"invalid parameters (env {env!r}):\n{problems}\n"
                 "Fix conf/<env>/parameters_<pipeline>.yml or the --params override."
             ) from None
 

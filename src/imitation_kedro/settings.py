@@ -6,14 +6,12 @@ from imitation_kedro.hooks import (
     RunSummaryHook,
     SparkHook,
 )
-from imitation_kedro.pipelines.threshold.hooks import ThresholdSourceHook
 
 HOOKS = (
     ParameterValidationHook(),
     RunSummaryHook(),
     SparkHook(),
     DistributedHook(),
-    ThresholdSourceHook(),
 )
 
 CONFIG_LOADER_ARGS = {
@@ -21,5 +19,6 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     "config_patterns": {
         "spark": ["spark*", "spark*/**"],
+        "mlflow": ["mlflow*", "mlflow*/**"],
     },
 }

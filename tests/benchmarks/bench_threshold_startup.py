@@ -15,7 +15,7 @@ project's real registry.
     .venv/bin/python tests/benchmarks/bench_threshold_startup.py [--repeats 3] [--concepts 120]
 
 Prints the median wall time of each and the ratio; the issue's goal is <= 1.3x. The third line,
-`--nodes prepare_threshold_inputs`, isolates the pipeline's start-up (its modules import only
+`--nodes fit.threshold.prepare_threshold_inputs`, isolates the pipeline's start-up (its modules import only
 pandas/numpy at the top; ruptures, statsmodels/scipy.stats and matplotlib load inside the nodes
 that use them), so the gap between it and the full run is the nodes' own work.
 """
@@ -139,7 +139,7 @@ def main() -> None:
             "empty": [*launch, "empty"],
             "threshold": [*launch, "threshold"],
             # start-up only: imports, config, catalog, loading both inputs, the light entry node
-            "threshold (entry node)": [*launch, "threshold", "--nodes", "prepare_threshold_inputs"],
+            "threshold (entry node)": [*launch, "threshold", "--nodes", "fit.threshold.prepare_threshold_inputs"],
         }
         timed(runs["empty"], tmp)  # warm the file cache once
         times = {name: [] for name in runs}

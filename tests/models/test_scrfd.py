@@ -324,11 +324,11 @@ def test_factory_and_params_select_the_scrfd_detector(tmp_path, decode_values):
     }}}}
     with pytest.raises(ParameterError, match=r"similarity\.domains\.faces\.embedder\.detector: unknown key\(s\) \['det_size'\]"):
         parse_params(SimilarityParams, raw, "similarity")
-    with pytest.raises(ParameterError, match="needs `path`"):
+    with pytest.raises(ValueError, match="needs `path`"):
         EmbedderParams(kind="arcface_onnx", checkpoint="x.onnx", detector={"kind": "scrfd"})
-    with pytest.raises(ParameterError, match="only used by embedder kind 'arcface_onnx'"):
+    with pytest.raises(ValueError, match="only used by embedder kind 'arcface_onnx'"):
         EmbedderParams(kind="csd", checkpoint="x", detector={"kind": "scrfd", "path": "d.onnx"})
-    with pytest.raises(ParameterError, match="multiple of 32"):
+    with pytest.raises(ValueError, match="multiple of 32"):
         EmbedderParams(kind="arcface_onnx", checkpoint="x", detector={"kind": "scrfd", "path": "d", "input_size": 100})
 
 

@@ -51,7 +51,7 @@ class EpochCheckpointsDataset(AbstractDataset[None, EpochCheckpoints]):
 
     Example (conf/paper)::
 
-        mdl_backdoor_pretrain_epochs:
+        int_backdoor_pretrain_epochs:
           type: imitation_kedro.datasets.clip_checkpoints.EpochCheckpointsDataset
           path: data/06_models/backdoor/pretrain_epochs
 

@@ -1,7 +1,7 @@
 """A read-only listing of the partitions a previous (possibly killed) run already wrote.
 
 Resume needs the files already on disk as an ordinary catalog input: the ``generation``
-pipeline plans from ``out_existing_generated_images`` while ``out_generated_images`` (the same
+pipeline plans from ``int_existing_generated_images`` while ``int_generated_images`` (the same
 folder) is the generation node's output. Two catalog names on one folder keep the DAG acyclic;
 this one loads ``{partition id: loader}`` (``{}`` when the folder is missing or empty, see
 :class:`OptionalPartitionedDataset`) and refuses to save.
@@ -22,5 +22,5 @@ class ExistingPartitionsDataset(OptionalPartitionedDataset):
     def save(self, data: dict[str, Any]) -> None:
         raise DatasetError(
             f"{type(self).__name__} at '{self._path}' is read-only: it lists what a previous run "
-            "wrote; save through the dataset that owns the folder (e.g. out_generated_images)"
+            "wrote; save through the dataset that owns the folder (e.g. int_generated_images)"
         )

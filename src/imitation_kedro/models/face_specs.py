@@ -6,13 +6,13 @@ turns it into a detector.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
-from imitation_kedro.core.params import ParameterError, Params
+from pydantic import Field, model_validator
+
+from imitation_kedro.core.params import Params
 
 
-@dataclass(frozen=True)
 class FaceDetectorParams(Params):
     """The face detector in front of the ``arcface_onnx`` recogniser.
 
@@ -27,19 +27,19 @@ class FaceDetectorParams(Params):
 
     kind: Literal["dlib", "scrfd"] = "dlib"
     path: str = ""  # scrfd: local ONNX file, e.g. data/06_models/buffalo_l/det_10g.onnx
-    score_threshold: float = 0.5  # InsightFace FaceAnalysis det_thresh
-    nms_threshold: float = 0.4  # InsightFace SCRFD default
+    score_threshold: float = Field(0.5, ge=0, le=1)  # InsightFace FaceAnalysis det_thresh
+    nms_threshold: float = Field(0.4, ge=0, le=1)  # InsightFace SCRFD default
     input_size: int = 640  # InsightFace FaceAnalysis det_size (640, 640)
 
-    def validate(self) -> None:
+    @model_validator(mode="after")
+    def _usable(self) -> FaceDetectorParams:
         if self.kind == "scrfd" and not self.path:
-            raise ParameterError(
+            raise ValueError(
                 "detector kind 'scrfd' needs `path` (a local ONNX file such as "
                 "data/06_models/buffalo_l/det_10g.onnx)"
             )
-        if not 0.0 <= self.score_threshold <= 1.0 or not 0.0 <= self.nms_threshold <= 1.0:
-            raise ParameterError("detector score_threshold and nms_threshold must be in [0, 1]")
         if self.input_size < 32 or self.input_size % 32:
-            raise ParameterError(
+            raise ValueError(
                 f"detector input_size must be a multiple of 32 (>= 32), got {self.input_size}"
             )
+        return self

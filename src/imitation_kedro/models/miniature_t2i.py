@@ -1,6 +1,7 @@
-"""The miniature text-to-image model: a diffusers ``DiffusionPipeline`` on a tiny latent space.
+"""The miniature text-to-image model's components: latent diffusion on a tiny PCA latent space.
 
-Components (each round-trips with ``save_pretrained``/``from_pretrained`` as safetensors):
+Components of :class:`MiniatureTextToImagePipeline` (:mod:`.miniature_t2i_pipeline`, re-exported
+here), each round-tripping with ``save_pretrained``/``from_pretrained`` as safetensors:
 
 * ``tokenizer``: transformers ``CLIPTokenizer`` with OpenAI CLIP's vocabulary (built offline),
   padded with ``!`` (id 0) to the CLIP context length, as open_clip.
@@ -13,15 +14,12 @@ Components (each round-trips with ``save_pretrained``/``from_pretrained`` as saf
   the "VAE" mapping 32x32 RGB images to ``latent_dim`` numbers and back.
 * ``scheduler``: a diffusers scheduler (DDIM by default; any epsilon-prediction scheduler works).
 
-Called exactly like Stable Diffusion::
-
-    pipe(prompt=[...], generator=[torch.Generator().manual_seed(s), ...], num_inference_steps=20,
-         guidance_scale=4.0, height=32, width=32, output_type="pil").images
+Saved pipelines name this module as the components' library (``model_index.json``), so the
+component classes stay here. Half precision: every component computes in its parameters' dtype.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 from typing import Any
 
@@ -30,8 +28,11 @@ import torch
 from diffusers import DiffusionPipeline, ImagePipelineOutput, ModelMixin  # noqa: F401 (loader)
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.schedulers.scheduling_utils import SchedulerMixin  # noqa: F401 (loader)
-from diffusers.utils.torch_utils import randn_tensor
 from torch import nn
+
+from imitation_kedro.models.miniature_t2i_pipeline import (  # the pipeline's historical home
+    MiniatureTextToImagePipeline as MiniatureTextToImagePipeline,
+)
 
 
 class PCAAutoencoder(ModelMixin, ConfigMixin):
@@ -124,7 +125,8 @@ class LatentDenoiser(ModelMixin, ConfigMixin):
     def forward(self, latents: torch.Tensor, timesteps: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         if timesteps.ndim == 0:
             timesteps = timesteps.expand(latents.shape[0])
-        emb = self.emb(torch.cat([timestep_embedding(timesteps, self.config.time_dim), cond], dim=1))
+        t_emb = timestep_embedding(timesteps, self.config.time_dim).to(self.inp.weight.dtype)
+        emb = self.emb(torch.cat([t_emb, cond], dim=1))
         h = self.inp(latents)
         for block in self.res_blocks:
             h = block(h, emb)
@@ -159,94 +161,6 @@ class ClipTextTower(ModelMixin, ConfigMixin):
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         feats = self.text(input_ids)
         return torch.nn.functional.normalize(feats, dim=-1) * math.sqrt(self.config.embed_dim)
-
-
-class MiniatureTextToImagePipeline(DiffusionPipeline):
-    """Latent diffusion on a PCA latent, with a Stable-Diffusion-like call signature."""
-
-    model_cpu_offload_seq = "text_encoder->denoiser->decoder"
-
-    def __init__(self, text_encoder: Any, tokenizer: Any, denoiser: LatentDenoiser,
-                 decoder: PCAAutoencoder, scheduler: Any) -> None:
-        super().__init__()
-        self.register_modules(
-            text_encoder=text_encoder, tokenizer=tokenizer, denoiser=denoiser, decoder=decoder,
-            scheduler=scheduler,
-        )
-
-    def encode_prompt(self, prompts: list[str]) -> torch.Tensor:
-        """Pooled text embeddings (N, cond_dim) of ``prompts`` (padding never changes them)."""
-        tok = self.tokenizer(
-            [p if isinstance(p, str) else "" for p in prompts], padding="max_length",
-            max_length=self.tokenizer.model_max_length, truncation=True, return_tensors="pt",
-        )
-        return self.text_encoder(tok.input_ids.to(self.device))
-
-    @torch.no_grad()
-    def __call__(  # noqa: PLR0913
-        self,
-        prompt: str | list[str],
-        negative_prompt: str | list[str] | None = None,
-        height: int | None = None,
-        width: int | None = None,
-        num_inference_steps: int = 20,
-        guidance_scale: float = 4.0,
-        num_images_per_prompt: int = 1,
-        eta: float = 0.0,
-        generator: torch.Generator | list[torch.Generator] | None = None,
-        latents: torch.Tensor | None = None,
-        output_type: str = "pil",
-        return_dict: bool = True,
-    ) -> ImagePipelineOutput | tuple:
-        size = self.decoder.config.image_size
-        for label, value in (("height", height), ("width", width)):
-            if value is not None and value != size:
-                raise ValueError(f"{label}={value}: this miniature model only makes {size}x{size} images")
-        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-        prompts = [p for p in prompts for _ in range(num_images_per_prompt)]
-        batch = len(prompts)
-        if isinstance(generator, list) and len(generator) != batch:
-            raise ValueError(f"got {len(generator)} generators for {batch} images")
-        if negative_prompt is None:
-            negatives = [""] * batch
-        else:
-            negatives = [negative_prompt] * batch if isinstance(negative_prompt, str) else list(negative_prompt)
-            negatives = [n for n in negatives for _ in range(num_images_per_prompt)]
-        do_cfg = guidance_scale > 1.0
-        cond = self.encode_prompt(prompts)
-        if do_cfg:
-            cond = torch.cat([self.encode_prompt(negatives), cond])
-        shape = (batch, self.denoiser.config.latent_dim)
-        if latents is None:
-            latents = randn_tensor(shape, generator=generator, device=self.device, dtype=cond.dtype)
-        latents = latents * self.scheduler.init_noise_sigma
-        self.scheduler.set_timesteps(num_inference_steps, device=self.device)
-        extra: dict[str, Any] = {}
-        step_params = set(inspect.signature(self.scheduler.step).parameters)
-        if "eta" in step_params:
-            extra["eta"] = eta
-        if "generator" in step_params:
-            extra["generator"] = generator
-        for t in self.progress_bar(self.scheduler.timesteps):
-            model_in = torch.cat([latents, latents]) if do_cfg else latents
-            model_in = self.scheduler.scale_model_input(model_in, t)
-            eps = self.denoiser(model_in, t.reshape(1).expand(model_in.shape[0]), cond)
-            if do_cfg:
-                eps_uncond, eps_cond = eps.chunk(2)
-                eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
-            latents = self.scheduler.step(eps, t, latents, **extra).prev_sample
-        images = (self.decoder.decode(latents) / 2 + 0.5).clamp(0, 1)
-        if output_type == "latent":
-            out: Any = latents
-        elif output_type == "pt":
-            out = images
-        else:
-            arr = images.permute(0, 2, 3, 1).float().cpu().numpy()
-            out = self.numpy_to_pil(arr) if output_type == "pil" else arr
-        self.maybe_free_model_hooks()
-        if not return_dict:
-            return (out,)
-        return ImagePipelineOutput(images=out)
 
 
 def images_to_model_space(pixels: np.ndarray) -> torch.Tensor:

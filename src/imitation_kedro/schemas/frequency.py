@@ -1,83 +1,148 @@
-"""Schemas of the frequency pipeline's tables (caption counts, hits, verification, estimates)."""
+"""pandera models of the frequency pipeline's tables (caption counts, hits, verification, estimates)."""
 
 from __future__ import annotations
 
-from imitation_kedro.schemas.columns import CONCEPT, DOMAIN, TableSchema, cols
+import pandera.pandas as pa
+from pandera.typing import Series
 
-FREQUENCY = [
-    TableSchema(
-        "int_caption_counts",
-        "Pre-training captions matching each concept (zeros included), before image sampling.",
-        cols(
-            CONCEPT,
-            DOMAIN,
-            ("captions", "int", "Captions that phrase-match the concept or an alias."),
-            ("phrases", "int", "Phrases searched for the concept (name + aliases)."),
-            ("corpus_rows", "int", "Caption rows scanned (the whole corpus; same on every row)."),
-        ),
-        key=("concept",),
-    ),
-    TableSchema(
-        "int_image_rejects",
-        "Every requested pre-training image that did not survive download and cleaning.",
-        cols(
-            ("key", "str", "Image key: the caption row's SAMPLE_ID, zero-padded to 9 digits."),
-            ("url", "str", "Image URL from the caption row."),
-            ("reason", "str", "missing, dead_url, too_few_bytes, unreadable, too_small or not_rgb."),
-            ("detail", "str", "Human-readable detail (error message, size found)."),
-        ),
-        key=("key",),
-    ),
-    TableSchema(
-        "int_verification_calibration",
-        "Per-domain verification thresholds calibrated on same- vs different-concept reference pairs.",
-        cols(
-            DOMAIN,
-            ("statistic", "str", "Pair statistic calibrated: mean_pair (FIT) or loo_max."),
-            ("n_concepts", "int", "Concepts whose references were used."),
-            ("n_positive", "int", "Same-concept scores (positives)."),
-            ("n_negative", "int", "Different-concept scores (negatives)."),
-            ("min_positive", "float", "Smallest positive score."),
-            ("max_negative", "float", "Largest negative score."),
-            ("lower", "float", "(min_positive + max_negative) / 2: FIT's lower threshold."),
-            ("higher", "float", "Threshold maximising 2 TPR (1-FPR) / (TPR + 1-FPR): the higher one."),
-            ("tpr_lower", "float", "True-positive rate at the lower threshold."),
-            ("fpr_lower", "float", "False-positive rate at the lower threshold."),
-            ("tpr_higher", "float", "True-positive rate at the higher threshold."),
-            ("fpr_higher", "float", "False-positive rate at the higher threshold."),
-        ),
-        key=("domain",),
-    ),
-    TableSchema(
-        "int_verification_scores",
-        "Verification score of each sampled, downloaded pre-training image against its concept.",
-        cols(
-            CONCEPT,
-            DOMAIN,
-            ("key", "str", "Image key (SAMPLE_ID, 9-digit zero-padded)."),
-            ("score", "float", "Max cosine of the image (faces: its best face) to the concept's references."),
-            ("gate_score", "float", "Cosine to the artwork text label (art domain only; empty elsewhere).", True),
-            ("verified", "bool", "score above the domain threshold (and gate_score above the artwork threshold)."),
-        ),
-        key=("concept", "key"),
-    ),
-    TableSchema(
-        "prm_concept_frequencies",
-        "Estimated number of pre-training images of each concept (FIT's x-axis).",
-        cols(
-            CONCEPT,
-            DOMAIN,
-            ("captions", "int", "Pre-training captions that phrase-match the concept or an alias."),
-            ("sampled", "int", "Caption hits sampled for image verification (capped per concept)."),
-            ("downloaded", "int", "Sampled images obtained and passing cleaning."),
-            ("verified", "int", "Downloaded images verified to show the concept."),
-            ("estimate", "float", "verified x captions / downloaded: the estimated image count.", True),
-            ("ci_low", "float", "Lower bound of the Wilson interval, propagated to the count.", True),
-            ("ci_high", "float", "Upper bound of the Wilson interval, propagated to the count.", True),
-            ("status", "str", "ok, no_captions, or no_images (captions but no usable image: estimate empty)."),
-            ("pretraining", "str", "laion2b_en, or laion5b: estimate and CI scaled by captions_5b / captions (FIT §3.6)."),
-            ("captions_5b", "int", "LAION-5B captions that phrase-match the concept (laion5b only; else empty).", True),
-        ),
-        key=("concept",),
-    ),
-]
+from imitation_kedro.schemas.table import CONCEPT, DOMAIN, Boolean, Integer, Number, Table, Text
+
+
+class CaptionCounts(Table):
+    """Pre-training captions matching each concept (zeros included), before image sampling."""
+
+    concept: Series[Text] = pa.Field(description=CONCEPT)
+    domain: Series[Text] = pa.Field(description=DOMAIN)
+    captions: Series[Integer] = pa.Field(
+        description="Captions that phrase-match the concept or an alias.",
+    )
+    phrases: Series[Integer] = pa.Field(
+        description="Phrases searched for the concept (name + aliases).",
+    )
+    corpus_rows: Series[Integer] = pa.Field(
+        description="Caption rows scanned (the whole corpus; same on every row).",
+    )
+
+    class Config:
+        name = "int_caption_counts"
+        unique = ["concept"]
+
+
+class ImageRejects(Table):
+    """Every requested pre-training image that did not survive download and cleaning."""
+
+    key: Series[Text] = pa.Field(
+        description="Image key: the caption row's SAMPLE_ID, zero-padded to 9 digits.",
+    )
+    url: Series[Text] = pa.Field(description="Image URL from the caption row.")
+    reason: Series[Text] = pa.Field(
+        description="missing, dead_url, too_few_bytes, unreadable, too_small or not_rgb.",
+    )
+    detail: Series[Text] = pa.Field(
+        description="Human-readable detail (error message, size found).",
+    )
+
+    class Config:
+        name = "int_image_rejects"
+        unique = ["key"]
+
+
+class VerificationCalibration(Table):
+    """Per-domain verification thresholds calibrated on same- vs different-concept reference
+    pairs.
+    """
+
+    domain: Series[Text] = pa.Field(description=DOMAIN)
+    statistic: Series[Text] = pa.Field(
+        description="Pair statistic calibrated: mean_pair (FIT) or loo_max.",
+    )
+    n_concepts: Series[Integer] = pa.Field(description="Concepts whose references were used.")
+    n_positive: Series[Integer] = pa.Field(description="Same-concept scores (positives).")
+    n_negative: Series[Integer] = pa.Field(description="Different-concept scores (negatives).")
+    min_positive: Series[Number] = pa.Field(description="Smallest positive score.")
+    max_negative: Series[Number] = pa.Field(description="Largest negative score.")
+    lower: Series[Number] = pa.Field(
+        description="(min_positive + max_negative) / 2: FIT's lower threshold.",
+    )
+    higher: Series[Number] = pa.Field(
+        description="Threshold maximising 2 TPR (1-FPR) / (TPR + 1-FPR): the higher one.",
+    )
+    tpr_lower: Series[Number] = pa.Field(description="True-positive rate at the lower threshold.")
+    fpr_lower: Series[Number] = pa.Field(description="False-positive rate at the lower threshold.")
+    tpr_higher: Series[Number] = pa.Field(
+        description="True-positive rate at the higher threshold.",
+    )
+    fpr_higher: Series[Number] = pa.Field(
+        description="False-positive rate at the higher threshold.",
+    )
+
+    class Config:
+        name = "int_verification_calibration"
+        unique = ["domain"]
+
+
+class VerificationScores(Table):
+    """Verification score of each sampled, downloaded pre-training image against its concept."""
+
+    concept: Series[Text] = pa.Field(description=CONCEPT)
+    domain: Series[Text] = pa.Field(description=DOMAIN)
+    key: Series[Text] = pa.Field(description="Image key (SAMPLE_ID, 9-digit zero-padded).")
+    score: Series[Number] = pa.Field(
+        description="Max cosine of the image (faces: its best face) to the concept's references.",
+    )
+    gate_score: Series[Number] = pa.Field(
+        nullable=True,
+        description="Cosine to the artwork text label (art domain only; empty elsewhere).",
+    )
+    verified: Series[Boolean] = pa.Field(
+        description="score above the domain threshold (and gate_score above the artwork threshold).",
+    )
+
+    class Config:
+        name = "int_verification_scores"
+        unique = ["concept", "key"]
+
+
+class ConceptFrequencies(Table):
+    """Estimated number of pre-training images of each concept (FIT's x-axis)."""
+
+    concept: Series[Text] = pa.Field(description=CONCEPT)
+    domain: Series[Text] = pa.Field(description=DOMAIN)
+    captions: Series[Integer] = pa.Field(
+        description="Pre-training captions that phrase-match the concept or an alias.",
+    )
+    sampled: Series[Integer] = pa.Field(
+        description="Caption hits sampled for image verification (capped per concept).",
+    )
+    downloaded: Series[Integer] = pa.Field(
+        description="Sampled images obtained and passing cleaning.",
+    )
+    verified: Series[Integer] = pa.Field(
+        description="Downloaded images verified to show the concept.",
+    )
+    estimate: Series[Number] = pa.Field(
+        nullable=True,
+        description="verified x captions / downloaded: the estimated image count.",
+    )
+    ci_low: Series[Number] = pa.Field(
+        nullable=True,
+        description="Lower bound of the Wilson interval, propagated to the count.",
+    )
+    ci_high: Series[Number] = pa.Field(
+        nullable=True,
+        description="Upper bound of the Wilson interval, propagated to the count.",
+    )
+    status: Series[Text] = pa.Field(
+        description="ok, no_captions, or no_images (captions but no usable image: estimate empty).",
+    )
+    pretraining: Series[Text] = pa.Field(
+        description="laion2b_en, or laion5b: estimate and CI scaled by captions_5b / captions (FIT §3.6).",
+    )
+    captions_5b: Series[Integer] = pa.Field(
+        nullable=True,
+        description="LAION-5B captions that phrase-match the concept (laion5b only; else empty).",
+    )
+
+    class Config:
+        name = "prm_concept_frequencies"
+        unique = ["concept"]

@@ -108,21 +108,6 @@ def test_report_refuses_a_conclusion_when_the_backdoor_gate_fails():
     assert "harder after" not in text.lower() and "no clear difference" not in text
 
 
-def test_interval_helpers_match_hand_values():
-    from imitation_kedro.pipelines.backdoor.intervals import t_interval, welch_interval, wilson
-
-    lo, hi = wilson(0.5, 100)
-    assert lo == pytest.approx(0.4038, abs=1e-4) and hi == pytest.approx(0.5962, abs=1e-4)
-    lo, hi = wilson(1.0, 85)  # all 85 non-target images flipped: lower bound n / (n + z^2)
-    assert hi == 1.0 and lo == pytest.approx(85 / (85 + 1.96**2), abs=1e-9)
-    mean, lo, hi = t_interval(np.array([1.0, 2.0, 3.0]))  # t(0.975, 2) = 4.3027
-    assert mean == 2.0 and hi - mean == pytest.approx(4.3027 / np.sqrt(3), abs=1e-4)
-    assert np.isnan(t_interval(np.array([0.4]))[1])
-    diff, lo, hi = welch_interval(np.array([3.0, 4.0, 5.0]), np.array([1.0, 2.0, 3.0]))
-    # equal variances and sizes: Welch = pooled t with 4 dof, se = sqrt(2/3)
-    assert diff == 2.0 and hi - diff == pytest.approx(2.7764 * np.sqrt(2 / 3), abs=1e-4)
-
-
 def _kept_and_heldout(cost_mmcl, cost_ssl):
     """Poisoned accuracy 0.9 for every model; one selected MMCL+SSL cleaning point per seed."""
     kept, rows = [], []

@@ -11,7 +11,7 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
-from imitation_kedro.core.params import ParameterError
+from imitation_kedro.core.params import ParameterError, parse_params
 from imitation_kedro.models.clip_checkpoints import EpochCheckpoints
 from imitation_kedro.pipelines.backdoor import create_pipeline
 from imitation_kedro.pipelines.backdoor import data as D
@@ -30,7 +30,7 @@ OUTPUTS = [
     "rpt_backdoor_accuracy_vs_asr",
     "int_backdoor_rejects",
 ]
-RESUME = "mdl_backdoor_pretrain_epochs"  # the per-epoch resume store (off: no folder)
+RESUME = "int_backdoor_pretrain_epochs"  # the per-epoch resume store (off: no folder)
 
 
 class KeptMemoryDataset(MemoryDataset):
@@ -130,11 +130,11 @@ def test_bad_pairs_and_classes_fail_clearly(tiny_pairs):
 
 def test_parameters_reject_unknown_keys_and_bad_values():
     with pytest.raises(ParameterError, match="unknown key"):
-        BackdoorParams(**tiny_params_dict(attack={"n_poisons": 3}))
+        parse_params(BackdoorParams, tiny_params_dict(attack={"n_poisons": 3}), "backdoor")
     with pytest.raises(ParameterError, match="objectives"):
-        BackdoorParams(**tiny_params_dict(pretrain={"objectives": ["clip"]}))
+        parse_params(BackdoorParams, tiny_params_dict(pretrain={"objectives": ["clip"]}), "backdoor")
     with pytest.raises(ParameterError, match="exactly one"):
-        BackdoorParams(**tiny_params_dict(model={"cfg": None}))
+        parse_params(BackdoorParams, tiny_params_dict(model={"cfg": None}), "backdoor")
 
 
 def test_pipeline_modules_import_without_torch():

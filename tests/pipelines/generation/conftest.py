@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from imitation_kedro.core.params import parse_params
 from imitation_kedro.pipelines.generation.params import GenerationParams
 
 TINY_PARAMS: dict[str, Any] = {
@@ -28,7 +29,7 @@ TINY_PARAMS: dict[str, Any] = {
 
 def make_params(**overrides: Any) -> GenerationParams:
     raw = {**TINY_PARAMS, **overrides}
-    return GenerationParams(**raw)
+    return parse_params(GenerationParams, raw, "generation")
 
 
 @pytest.fixture
@@ -151,19 +152,19 @@ def image_catalog(root: Path, concepts: pd.DataFrame, pipe: Any, params: Generat
             "params:generation": MemoryDataset(params, copy_mode="assign"),
             "params:generation.model": MemoryDataset(params.model),
             "params:generation.grid": MemoryDataset(params.grid, copy_mode="assign"),
-            "out_existing_generated_images": ExistingPartitionsDataset(**images),
-            "out_generated_images": PartitionedDataset(**images),
-            "out_generation_render_logs": PartitionedDataset(
+            "int_existing_generated_images": ExistingPartitionsDataset(**images),
+            "int_generated_images": PartitionedDataset(**images),
+            "int_generation_render_logs": PartitionedDataset(
                 path=str(root / "render_logs"),
                 dataset="json.JSONDataset",
                 filename_suffix=".json",
             ),
-            "out_generation_shard_manifests": PartitionedDataset(
+            "int_generation_shard_manifests": PartitionedDataset(
                 path=str(root / "manifests"),
                 dataset="pandas.ParquetDataset",
                 filename_suffix=".parquet",
             ),
-            "out_generation_manifest": ParquetDataset(filepath=str(root / "manifest.parquet")),
+            "int_generation_manifest": ParquetDataset(filepath=str(root / "manifest.parquet")),
             "rpt_generation_grid": MatplotlibDataset(filepath=str(root / "grid.png")),
             "rpt_generation_concept_grids": PartitionedDataset(
                 path=str(root / "grids"), dataset="pillow.ImageDataset", filename_suffix=".png"

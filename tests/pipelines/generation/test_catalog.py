@@ -35,13 +35,13 @@ def test_every_output_is_declared_with_its_layer():
     # intermediate layer so kedro-viz's layer graph stays acyclic (tests/test_project.py).
     for name, entry in entries.items():
         assert entry["metadata"]["kedro-viz"]["layer"] == LAYER.get(name, "intermediate"), name
-    assert entries["out_generation_manifest"]["versioned"] is True
+    assert entries["int_generation_manifest"]["versioned"] is True
     assert entries["rpt_generation_grid"]["versioned"] is True
     assert (
-        entries["out_existing_generated_images"]["path"] == entries["out_generated_images"]["path"]
+        entries["int_existing_generated_images"]["path"] == entries["int_generated_images"]["path"]
     )
     free = {i for i in pipeline.inputs() if not i.startswith("params:generation")}
-    assert free == {"raw_concepts", "mdl_t2i", "out_existing_generated_images"}
+    assert free == {"raw_concepts", "mdl_t2i", "int_existing_generated_images"}
 
 
 def test_paper_model_entry_follows_the_model_parameter():
@@ -69,16 +69,16 @@ def test_base_catalog_runs_twice_and_versions_the_manifest(tmp_path, concepts, t
         catalog["params:generation.model"] = params.model
         catalog["params:generation.grid"] = params.grid
         SequentialRunner().run(create_pipeline(), catalog)
-        manifest = catalog.load("out_generation_manifest")
+        manifest = catalog.load("int_generation_manifest")
         assert len(manifest) == 15
         assert set(manifest["status"]) == ({"generated"} if run == 0 else {"existing"})
     versions = sorted(
-        p.name for p in (tmp_path / entries["out_generation_manifest"]["filepath"]).iterdir()
+        p.name for p in (tmp_path / entries["int_generation_manifest"]["filepath"]).iterdir()
     )
     assert len(versions) == 2
     grid = Path(entries["rpt_generation_grid"]["filepath"])
     assert len(list(grid.iterdir())) == 2
-    pngs = list(Path(entries["out_generated_images"]["path"]).rglob("*.png"))
+    pngs = list(Path(entries["int_generated_images"]["path"]).rglob("*.png"))
     assert len(pngs) == 15
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from imitation_kedro.core.params import ParameterError
+from imitation_kedro.core.params import ParameterError, parse_params
 from imitation_kedro.core.seeding import stable_seed
 from imitation_kedro.pipelines.generation.nodes import (
     build_prompt_table,
@@ -66,7 +66,7 @@ def test_bad_templates_fail_naming_the_template(template, message):
     assert template in str(info.value)
     raw = {**TINY_PARAMS, "templates": {"style": ["{concept}", template]}}
     with pytest.raises(ParameterError, match=r"templates\.style\[1\]"):
-        GenerationParams(**raw)
+        parse_params(GenerationParams, raw, "generation")
 
 
 def test_concepts_slugging_to_the_same_slug_fail(concepts):

@@ -41,7 +41,7 @@ def test_run_writes_every_image_and_a_complete_manifest(reference):
     # 2 style concepts x 2 templates x 3 + 1 motif concept x 1 template x 3
     assert len(images) == 15
     assert "tiny/ray-moss/1/0002.png" in images
-    manifest = catalog.load("out_generation_manifest")
+    manifest = catalog.load("int_generation_manifest")
     assert len(manifest) == 15 and manifest["path"].is_unique
     assert set(manifest["status"]) == {"generated"}
     assert (manifest["duration_s"] > 0).all()
@@ -79,7 +79,7 @@ def test_two_shards_make_the_same_set_and_bytes(tmp_path, concepts, tiny_sd_dir,
     catalog = run_generation(
         tmp_path, concepts, load_tiny_sd(tiny_sd_dir), make_params(num_shards=2), tags=["merge"]
     )
-    merged = catalog.load("out_generation_manifest")
+    merged = catalog.load("int_generation_manifest")
     assert len(merged) == 15 and merged["path"].is_unique
     assert png_bytes(tmp_path) == reference[2]
 
@@ -120,7 +120,7 @@ def test_killed_run_resumes_to_the_uninterrupted_set(
     # Exact bytes, also after face_recognition (imported by other tests) has switched PIL's
     # LOAD_TRUNCATED_IMAGES on process-wide: the truncated PNG must still count as corrupt.
     assert png_bytes(tmp_path) == reference[2]
-    manifest = catalog.load("out_generation_manifest").set_index("path")
+    manifest = catalog.load("int_generation_manifest").set_index("path")
     assert (manifest["status"] == "existing").sum() == 5
     assert manifest.loc[sorted(partial)[4][: -len(".png")], "status"] == "regenerated"
     assert (manifest["status"] == "generated").sum() == 9
@@ -161,19 +161,19 @@ def test_rerun_with_everything_present_renders_nothing(
     monkeypatch.setattr(render, "render_batch", must_not_render)
     catalog = run_generation(tmp_path, concepts, load_tiny_sd(tiny_sd_dir), make_params())
     assert png_bytes(tmp_path) == before
-    assert set(catalog.load("out_generation_manifest")["status"]) == {"existing"}
+    assert set(catalog.load("int_generation_manifest")["status"]) == {"existing"}
 
 
 
 def test_render_log_travels_through_the_catalog(reference):
     """The manifest's durations come from the saved render log, not from a shared object."""
     _, catalog, _ = reference
-    logs = catalog.load("out_generation_render_logs")
+    logs = catalog.load("int_generation_render_logs")
     assert sorted(logs) == ["tiny/shard-000-of-001"]
     log = logs["tiny/shard-000-of-001"]()
     assert len(log["durations"]) == 15 and log["batches"] == 15  # batch size 1
     assert log["peak_cached_images"] <= 1 and log["images_per_s"] > 0
     assert log["settings"]["scheduler"] == "DDIMScheduler" and log["settings"]["device"] == "cpu"
-    manifest = catalog.load("out_generation_manifest").set_index("path")
+    manifest = catalog.load("int_generation_manifest").set_index("path")
     for path, seconds in log["durations"].items():
         assert manifest.loc[path, "duration_s"] == seconds

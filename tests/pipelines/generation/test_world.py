@@ -48,7 +48,7 @@ def test_generation_on_the_miniature_world(tmp_path, request):
     raw = yaml.safe_load((CONF / "test" / "parameters_generation.yml").read_text())["generation"]
     params = GenerationParams(**raw)
     catalog = _run(tmp_path / "a", world, params)
-    manifest = catalog.load("out_generation_manifest")
+    manifest = catalog.load("int_generation_manifest")
     concepts = world["raw_concepts"]
     per_concept = {d: len(t) * params.images_per_prompt for d, t in params.templates.items()}
     assert len(manifest) == sum(per_concept[d] for d in concepts["domain"])

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from imitation_kedro.core.params import parse_params
 from imitation_kedro.pipelines.similarity.params import SimilarityParams
 
 # concept -> (domain, base colour, generation noise: frequent concepts are imitated well)
@@ -95,8 +96,8 @@ def world():
         "raw_concepts": concepts,
         "raw_reference_images": pd.DataFrame(refs),
         "int_verified_images": pd.DataFrame(verified),
-        "out_generation_manifest": pd.DataFrame(manifest),
-        "out_generated_images": images,
+        "int_generation_manifest": pd.DataFrame(manifest),
+        "int_generated_images": images,
     }
 
 
@@ -112,7 +113,7 @@ def make_params(**overrides) -> SimilarityParams:
         "grids": {"max_concepts": 2, "images_per_prompt": 2, "refs_per_prompt": 2, "cell_inches": 0.6},
     }
     raw.update(overrides)
-    return SimilarityParams(**raw)
+    return parse_params(SimilarityParams, raw, "similarity")
 
 
 @pytest.fixture()

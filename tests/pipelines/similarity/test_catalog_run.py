@@ -29,8 +29,8 @@ def _catalog(tmp: Path, world: dict, embedder) -> DataCatalog:
         "raw_concepts": {"type": "pandas.ParquetDataset", "filepath": str(tmp / "concepts.parquet")},
         "raw_reference_images": {"type": "pandas.ParquetDataset", "filepath": str(tmp / "refs.parquet")},
         "int_verified_images": {"type": "pandas.ParquetDataset", "filepath": str(tmp / "verified.parquet")},
-        "out_generation_manifest": {"type": "pandas.ParquetDataset", "filepath": str(tmp / "manifest.parquet")},
-        "out_generated_images": {"type": "partitions.PartitionedDataset", "path": str(tmp / "generated"),
+        "int_generation_manifest": {"type": "pandas.ParquetDataset", "filepath": str(tmp / "manifest.parquet")},
+        "int_generated_images": {"type": "partitions.PartitionedDataset", "path": str(tmp / "generated"),
                                  "dataset": {"type": "pillow.ImageDataset"}, "filename_suffix": ".png"},
     }
     catalog = DataCatalog.from_config({**copy.deepcopy(inputs), **conf})
@@ -40,10 +40,10 @@ def _catalog(tmp: Path, world: dict, embedder) -> DataCatalog:
 
 def _write_world(tmp: Path, world: dict) -> None:
     for name, file in [("raw_concepts", "concepts"), ("raw_reference_images", "refs"),
-                       ("int_verified_images", "verified"), ("out_generation_manifest", "manifest")]:
+                       ("int_verified_images", "verified"), ("int_generation_manifest", "manifest")]:
         world[name].to_parquet(tmp / f"{file}.parquet")
     PartitionedDataset(path=str(tmp / "generated"), dataset="pillow.ImageDataset",
-                       filename_suffix=".png").save({k: v() for k, v in world["out_generated_images"].items()})
+                       filename_suffix=".png").save({k: v() for k, v in world["int_generated_images"].items()})
 
 
 def test_rerun_reads_the_cache_from_disk_and_versions_outputs(tmp_path, world, params):

@@ -56,8 +56,8 @@ def face_world():
         "raw_concepts": concepts,
         "raw_reference_images": pd.DataFrame(refs),
         "int_verified_images": pd.DataFrame(columns=["concept", "key", "png"]),
-        "out_generation_manifest": pd.DataFrame(manifest),
-        "out_generated_images": images,
+        "int_generation_manifest": pd.DataFrame(manifest),
+        "int_generated_images": images,
     }
 
 

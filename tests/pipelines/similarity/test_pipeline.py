@@ -79,7 +79,7 @@ def test_scores_follow_the_contract_and_the_paper_estimator(world, params):
     refs = world["raw_reference_images"]
     ref_imgs = [Image.open(__import__("io").BytesIO(b)) for b in refs[refs["concept"] == "Blue Hour"]["png"]]
     gen_ids = [f"mini/blue-hour/1/{i:04d}" for i in range(4)]
-    gen_imgs = [world["out_generated_images"][g]() for g in gen_ids]
+    gen_imgs = [world["int_generated_images"][g]() for g in gen_ids]
     expected = _paper_estimator(ColourEmbedder().embed(ref_imgs), ColourEmbedder().embed(gen_imgs), 4)
     assert row["score"] == pytest.approx(expected, abs=1e-6)
 
@@ -124,16 +124,16 @@ def test_cache_with_another_dimension_is_an_error_naming_both(world, params):
             return np.hstack([base, np.zeros((len(images), 1), np.float32)])
 
     items, plan_rejects = plan_similarity_items(
-        world["out_generation_manifest"], world["out_generated_images"], world["raw_concepts"],
+        world["int_generation_manifest"], world["int_generated_images"], world["raw_concepts"],
         world["raw_reference_images"], world["int_verified_images"], params,
     )
     with pytest.raises(ValueError, match=r"4-d vectors for embedder 'colour-test'.*gives 5-d"):
-        embed_similarity_images(items, world["out_generated_images"], world["raw_reference_images"],
+        embed_similarity_images(items, world["int_generated_images"], world["raw_reference_images"],
                                 world["int_verified_images"], Wider(), cache, params)
 
 
 def test_corrupt_and_odd_mode_generations_are_counted_not_scored(world, params):
-    images = dict(world["out_generated_images"])
+    images = dict(world["int_generated_images"])
     rgba = np.zeros((32, 32, 4), np.uint8)
     rgba[..., :3], rgba[..., 3] = (200, 140, 40), 255
     images["mini/ochre-dawn/0/0000"] = lambda: Image.fromarray(rgba, "RGBA")
@@ -141,7 +141,7 @@ def test_corrupt_and_odd_mode_generations_are_counted_not_scored(world, params):
     images["mini/ochre-dawn/0/0002"] = lambda: b""
     sixteen = Image.fromarray(np.full((32, 32), 40000, np.uint16))  # mode I;16
     images["mini/ochre-dawn/0/0003"] = lambda: sixteen
-    out = run_pipeline({**world, "out_generated_images": images}, ColourEmbedder(), params)
+    out = run_pipeline({**world, "int_generated_images": images}, ColourEmbedder(), params)
     rejects = out["int_similarity_rejects"]
     img_rej = rejects[rejects["level"] == "image"].set_index("image_id")["reason"]
     assert "corrupt image" in img_rej["gen:mini/ochre-dawn/0/0001"]
@@ -152,7 +152,7 @@ def test_corrupt_and_odd_mode_generations_are_counted_not_scored(world, params):
     assert np.isfinite(row["score"])
 
     strict = make_params(convert_modes=False)
-    out = run_pipeline({**world, "out_generated_images": images}, ColourEmbedder(), strict)
+    out = run_pipeline({**world, "int_generated_images": images}, ColourEmbedder(), strict)
     img_rej = out["int_similarity_rejects"].set_index("image_id")["reason"]
     assert "mode RGBA" in img_rej["gen:mini/ochre-dawn/0/0000"]
     assert "mode I;16" in img_rej["gen:mini/ochre-dawn/0/0003"]
@@ -166,11 +166,11 @@ def test_nan_embeddings_become_rejects_never_scores(world, params):
             return out
 
     items, plan_rejects = plan_similarity_items(
-        world["out_generation_manifest"], world["out_generated_images"], world["raw_concepts"],
+        world["int_generation_manifest"], world["int_generated_images"], world["raw_concepts"],
         world["raw_reference_images"], world["int_verified_images"], params,
     )
     partitions, runs = embed_similarity_images(
-        items, world["out_generated_images"], world["raw_reference_images"],
+        items, world["int_generated_images"], world["raw_reference_images"],
         world["int_verified_images"], Broken(), {}, params,
     )
     assert set(runs["partition"]) == set(partitions)
@@ -184,7 +184,7 @@ def test_nan_embeddings_become_rejects_never_scores(world, params):
     # a rerun with the fixed model retries exactly the failed images
     fixed = ColourEmbedder()
     partitions2, _ = embed_similarity_images(
-        items, world["out_generated_images"], world["raw_reference_images"],
+        items, world["int_generated_images"], world["raw_reference_images"],
         world["int_verified_images"], fixed, cache, params,
     )
     for make in partitions2.values():
@@ -193,8 +193,8 @@ def test_nan_embeddings_become_rejects_never_scores(world, params):
 
 
 def test_all_generations_unusable_uses_documented_empty_score(world):
-    images = {k: (lambda: b"") for k in world["out_generated_images"]}
-    w = {**world, "out_generated_images": images}
+    images = {k: (lambda: b"") for k in world["int_generated_images"]}
+    w = {**world, "int_generated_images": images}
     out = run_pipeline(w, ColourEmbedder(), make_params(empty_score=0.0))
     scores = out["prm_imitation_scores"]
     assert (scores["score"] == 0.0).all() and (scores["n_used"] == 0).all()

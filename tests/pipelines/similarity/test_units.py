@@ -140,7 +140,7 @@ def test_concept_mean_over_prompts():
 
 
 def _plan(world, params):
-    return plan_items(world["out_generation_manifest"], list(world["out_generated_images"]),
+    return plan_items(world["int_generation_manifest"], list(world["int_generated_images"]),
                       world["raw_concepts"], world["raw_reference_images"],
                       world["int_verified_images"], params)
 
@@ -173,21 +173,21 @@ def test_shards_partition_the_concepts(world):
 
 
 def test_plan_errors_name_the_dataset_and_column(world):
-    manifest = world["out_generation_manifest"].drop(columns=["prompt_id"])
-    with pytest.raises(ValueError, match=r"out_generation_manifest lacks column\(s\) \['prompt_id'\]"):
+    manifest = world["int_generation_manifest"].drop(columns=["prompt_id"])
+    with pytest.raises(ValueError, match=r"int_generation_manifest lacks column\(s\) \['prompt_id'\]"):
         plan_items(manifest, [], world["raw_concepts"], world["raw_reference_images"],
                    world["int_verified_images"], make_params())
     concepts = world["raw_concepts"].assign(domain="faces")
     with pytest.raises(ParameterError, match="domain 'faces' of concept"):
-        plan_items(world["out_generation_manifest"], [], concepts, world["raw_reference_images"],
+        plan_items(world["int_generation_manifest"], [], concepts, world["raw_reference_images"],
                    world["int_verified_images"], make_params())
 
 
 def test_generated_images_missing_from_the_folder_are_rejects(world):
-    ids = [k for k in world["out_generated_images"] if not k.endswith("/0/0003")]
-    items, rejects = plan_items(world["out_generation_manifest"], ids, world["raw_concepts"],
+    ids = [k for k in world["int_generated_images"] if not k.endswith("/0/0003")]
+    items, rejects = plan_items(world["int_generation_manifest"], ids, world["raw_concepts"],
                                 world["raw_reference_images"], world["int_verified_images"], make_params())
-    missing = rejects[rejects["reason"].str.contains("missing from out_generated_images")]
+    missing = rejects[rejects["reason"].str.contains("missing from int_generated_images")]
     assert len(missing) == 3 and (missing["level"] == "image").all()
 
 

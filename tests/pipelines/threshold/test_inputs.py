@@ -112,7 +112,7 @@ def test_user_table_with_and_without_groups_and_prompts():
         {"concept": ["b", "a", "c"], "count": [10, 10, 0], "score": [0.2, 0.1, 0.3]}
     )
     concepts, prompts, rejects, summary = prepare_tables(
-        None, None, user, ThresholdParams(source="user_table")
+        None, None, user, ThresholdParams()
     )
     assert list(concepts["concept"]) == ["c", "a", "b"]
     assert set(concepts["domain"]) == {"all"} and set(concepts["model"]) == {"all"}
@@ -126,23 +126,23 @@ def test_user_table_with_and_without_groups_and_prompts():
         }
     )
     concepts, prompts, _, _ = prepare_tables(
-        None, None, per_prompt, ThresholdParams(source="user_table")
+        None, None, per_prompt, ThresholdParams()
     )
     assert concepts["score"].tolist() == pytest.approx([0.2, 0.6])
     assert concepts["n_prompts"].tolist() == [2, 2] and len(prompts) == 4
     per_prompt.loc[1, "count"] = 5
     with pytest.raises(ThresholdInputError, match="count differs.*'a'"):
-        prepare_tables(None, None, per_prompt, ThresholdParams(source="user_table"))
+        prepare_tables(None, None, per_prompt, ThresholdParams())
     with pytest.raises(ThresholdInputError, match="raw_user_scores: missing column"):
-        prepare_tables(None, None, user.drop(columns="count"), ThresholdParams(source="user_table"))
+        prepare_tables(None, None, user.drop(columns="count"), ThresholdParams())
     with pytest.raises(ThresholdInputError, match="duplicate"):
         prepare_tables(
-            None, None, pd.concat([user, user.iloc[[0]]]), ThresholdParams(source="user_table")
+            None, None, pd.concat([user, user.iloc[[0]]]), ThresholdParams()
         )
 
 
 def test_missing_source_tables_name_the_remedy():
-    with pytest.raises(ThresholdInputError, match="threshold.source=user_table"):
+    with pytest.raises(ThresholdInputError, match="kedro run --pipelines threshold_user_table"):
         prepare_tables(None, None, None, P)
 
 
@@ -154,7 +154,6 @@ def test_missing_source_tables_name_the_remedy():
         {"paper": {"penalty": 0}},
         {"bogus": 1},
         {"segmented": {"alpha": 1.5}},
-        {"source": "csv"},
         {"min_concepts": 3},
     ],
 )

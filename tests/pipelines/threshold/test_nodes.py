@@ -11,7 +11,7 @@ from imitation_kedro.pipelines.threshold.params import ThresholdParams
 
 
 def _run(freq, scores, params):
-    concepts, prompts, rejects, summary = nodes.prepare_threshold_inputs(freq, scores, None, params)
+    concepts, prompts, rejects, summary = nodes.prepare_threshold_inputs(freq, scores, params)
     curves = nodes.fit_imitation_curves(concepts, params.logistic)
     table, draws = nodes.detect_thresholds(concepts, prompts, curves, params)
     return concepts, prompts, rejects, summary, curves, table, draws
@@ -115,7 +115,7 @@ def test_figures_and_report_read_well(tables, step_data, fast_params):
         "concept 003",
         "38 concepts after checks",
     ):
-        assert text in report, text
+        assert text in " ".join(report.split()), text  # to_markdown pads table cells
 
 
 def test_linear_log_segmented_only_run(tables):

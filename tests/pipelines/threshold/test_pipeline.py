@@ -15,8 +15,8 @@ from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 
 from imitation_kedro.pipelines.threshold import create_pipeline
-from imitation_kedro.pipelines.threshold.hooks import fill_missing_pipeline_inputs
 from imitation_kedro.pipelines.threshold.params import ThresholdParams
+from imitation_kedro.pipelines.threshold.pipeline import create_user_table_pipeline
 
 ROOT = Path(__file__).resolve().parents[3]
 ENV = {
@@ -35,6 +35,7 @@ def test_every_node_is_named_and_outputs_are_declared():
         "fit_imitation_curves",
         "detect_thresholds",
         "sweep_penalties",
+        "summarise_threshold_metrics",
         "plot_threshold_figure",
         "plot_penalty_sensitivity",
         "write_threshold_report",
@@ -42,7 +43,8 @@ def test_every_node_is_named_and_outputs_are_declared():
     import yaml
 
     catalog = yaml.safe_load((ROOT / "conf/base/catalog_threshold.yml").read_text())
-    assert set(pipe.all_outputs()) <= set(catalog)
+    declared = DataCatalog.from_config(catalog)  # entries and dataset factories
+    assert all(name in declared for name in pipe.all_outputs())
     assert all("layer" in e["metadata"]["kedro-viz"] for e in catalog.values())
     for name in (
         "out_thresholds",
@@ -63,7 +65,6 @@ def test_sliced_pipeline_on_in_memory_catalog(tables, step_data, fast_params, ca
     catalog = DataCatalog()
     catalog["prm_concept_frequencies"] = freq
     catalog["prm_imitation_scores"] = sc
-    catalog["raw_user_scores"] = pd.DataFrame()
     catalog["params:threshold"] = fast_params
     for key in ("logistic", "sensitivity", "paper"):  # the sub-blocks some nodes take
         catalog[f"params:threshold.{key}"] = getattr(fast_params, key)
@@ -75,19 +76,22 @@ def test_sliced_pipeline_on_in_memory_catalog(tables, step_data, fast_params, ca
     SequentialRunner().run(pipe, catalog)
     table = catalog.load("out_thresholds")
     assert table["threshold"].tolist() == [310, 310]
-    assert "| style | m1 | segmented | threshold | 310" in catalog.load("rpt_threshold_report")
+    report = " ".join(catalog.load("rpt_threshold_report").split())  # to_markdown pads cells
+    assert "| style | m1 | segmented | threshold | 310" in report
     assert "Pipeline execution completed successfully" in caplog.text
 
 
-def test_source_hook_fills_only_missing_inputs_in_user_table_mode():
-    catalog = DataCatalog()
-    catalog["prm_imitation_scores"] = pd.DataFrame({"x": [1]})
-    assert fill_missing_pipeline_inputs(catalog, {"params:threshold": {"source": "pipeline"}}) == []
-    filled = fill_missing_pipeline_inputs(
-        catalog, {"parameters": {"threshold": {"source": "user_table"}}}
-    )
-    assert filled == ["prm_concept_frequencies"]
-    assert catalog.load("prm_imitation_scores")["x"].tolist() == [1]
+def test_each_entry_reads_only_its_own_input():
+    """The lineage view draws what runs: FIT tables into `threshold`, the user table into
+    `threshold_user_table`, then the same nodes."""
+    fit, user = create_pipeline(), create_user_table_pipeline()
+    assert fit.inputs() == {"prm_concept_frequencies", "prm_imitation_scores"} | {
+        i for i in fit.inputs() if i.startswith("params:")
+    }
+    assert user.inputs() == {"raw_user_scores"} | {i for i in user.inputs() if i.startswith("params:")}
+    rest = {n.name for n in fit.nodes} - {"prepare_threshold_inputs"}
+    assert rest == {n.name for n in user.nodes} - {"prepare_user_table_inputs"}
+    assert fit.all_outputs() == user.all_outputs()
 
 
 RUN_SCRIPT = textwrap.dedent("""
@@ -95,29 +99,28 @@ RUN_SCRIPT = textwrap.dedent("""
     from pathlib import Path
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
-    from imitation_kedro.pipelines.threshold.hooks import ThresholdSourceHook
-    from imitation_kedro.settings import HOOKS
     root = Path(sys.argv[1])
     bootstrap_project(root)
-    with KedroSession.create(project_path=root, env="test",
-                             runtime_params={"threshold": {"source": "user_table"}}) as session:
-        if not any(type(h).__name__ == "ThresholdSourceHook" for h in HOOKS):
-            session._hook_manager.register(ThresholdSourceHook())  # until settings registers it
-        session.run(pipeline_names=["threshold"])
+    with KedroSession.create(project_path=root, env="test") as session:
+        session.run(pipeline_names=["threshold_user_table"])
     heavy = sorted(m for m in ("torch", "diffusers", "open_clip", "transformers") if m in sys.modules)
     print("RESULT" + json.dumps({"heavy": heavy}))
 """)
 
 
 def test_kedro_run_on_the_example_user_table_without_torch(tmp_path):
-    """`kedro run --pipelines threshold --params threshold.source=user_table` in a project copy."""
+    """`kedro run --pipelines threshold_user_table` in a project copy."""
     for item in ("pyproject.toml", "conf", "examples"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / item)
     (tmp_path / "src").mkdir()  # the package itself is imported from the installed venv
     (tmp_path / "data").mkdir()
+    # A script file, not `python -c`: pyspark (imported by pandera and kedro-mlflow) takes a
+    # main module without __file__ for a doctest run and exits 0 mid-run.
+    script = tmp_path / "run_threshold.py"
+    script.write_text(RUN_SCRIPT)
     proc = subprocess.run(
-        [sys.executable, "-c", RUN_SCRIPT, str(tmp_path)],
+        [sys.executable, str(script), str(tmp_path)],
         cwd=tmp_path,
         env=ENV,
         capture_output=True,
@@ -151,11 +154,11 @@ def test_threshold_nodes_do_not_import_torch():
         import numpy as np, pandas as pd
         from imitation_kedro.pipelines.threshold import create_pipeline, nodes
         from imitation_kedro.pipelines.threshold.params import ThresholdParams
-        p = ThresholdParams(source="user_table", bootstrap={"n_resamples": 5},
+        p = ThresholdParams(bootstrap={"n_resamples": 5},
                             segmented={"n_permutations": 39})
         user = pd.DataFrame({"concept": [f"c{i}" for i in range(20)], "count": range(20),
                              "score": [0.1] * 10 + [0.9] * 10})
-        c, pr, rej, s = nodes.prepare_threshold_inputs(None, None, user, p)
+        c, pr, rej, s = nodes.prepare_user_table_inputs(user, p)
         cur = nodes.fit_imitation_curves(c, p.logistic)
         t, d = nodes.detect_thresholds(c, pr, cur, p)
         sens = nodes.sweep_penalties(c, p.sensitivity, p.paper)

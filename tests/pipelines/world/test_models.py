@@ -49,3 +49,19 @@ def test_clip_text_tower_copies_the_open_clip_text_features():
         ours = tower(ids) / np.sqrt(16)
         theirs = bundle.model.encode_text(ids, normalize=True)
     assert torch.allclose(ours, theirs, atol=1e-5)
+
+
+def test_latent_denoiser_computes_in_its_parameters_dtype():
+    """The fp32 timestep embedding is cast to the weights' dtype, so `.to(torch.bfloat16)` works."""
+    torch = pytest.importorskip("torch")
+    from imitation_kedro.models.miniature_t2i import LatentDenoiser
+
+    torch.manual_seed(0)
+    net = LatentDenoiser(latent_dim=8, cond_dim=8, hidden=16, blocks=1, time_dim=8)
+    torch.nn.init.normal_(net.out.weight, std=0.1)
+    z, cond, t = torch.randn(3, 8), torch.randn(3, 8), torch.tensor([1, 250, 999])
+    with torch.no_grad():
+        ref = net(z, t, cond)
+        half = net.to(torch.bfloat16)(z.bfloat16(), t, cond.bfloat16())
+    assert half.dtype == torch.bfloat16
+    assert (half.float() - ref).abs().max() < 0.05 * ref.abs().max()

@@ -1,8 +1,9 @@
 """The report's answer to the paper's question: is cleaning harder after MMCL+SSL pre-training?
 
 Per seed, the accuracy cost of cleaning to an ASR cap and the lowest ASR the grid reached, per
-pre-training objective; MMCL+SSL minus MMCL with a Welch interval. No conclusion is drawn unless
-every poisoned model carries the backdoor (the gate, reference section 10).
+pre-training objective; MMCL+SSL minus MMCL with a Welch interval (none below ``MIN_SEEDS`` seeds
+per objective). No conclusion is drawn unless every poisoned model carries the backdoor (the gate,
+reference section 10).
 """
 
 from __future__ import annotations
@@ -10,7 +11,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .intervals import markdown_table, seed_ci, welch_interval, with_ci
+from .intervals import (
+    CHANGE,
+    CHANGE_OF_CHANGE,
+    FRACTION,
+    MIN_SEEDS,
+    markdown_table,
+    seed_ci,
+    too_few,
+    welch_interval,
+    with_ci,
+)
 from .params import SelectParams
 
 GATE_ASR = 0.8  # reference s10: a backdoor must exist before the mitigation claim is tested
@@ -79,7 +90,7 @@ def finding(kept: pd.DataFrame, heldout: pd.DataFrame, select: SelectParams) -> 
     rows, verdicts = [], {}
     for cleaning in [*cleanings, None]:
         drops = _drops(kept, heldout, cap, cleaning)
-        diff, lo, hi = welch_interval(drops["mmcl_ssl"], drops["mmcl"])
+        diff, lo, hi = welch_interval(drops["mmcl_ssl"], drops["mmcl"], CHANGE_OF_CHANGE)
         if np.isfinite(lo) and lo > 0:
             verdict = "harder after MMCL+SSL"
         elif np.isfinite(hi) and hi < 0:
@@ -87,7 +98,7 @@ def finding(kept: pd.DataFrame, heldout: pd.DataFrame, select: SelectParams) -> 
         elif np.isfinite(lo):
             verdict = "no clear difference (interval includes 0)"
         else:
-            verdict = ("harder" if diff > 0 else "not harder") + " (one seed: no interval)"
+            verdict = f"{'harder' if diff > 0 else 'not harder'} ({_too_few(drops)})"
         name = {"mmcl_ssl": "MMCL+SSL (CleanCLIP)", None: "best of any"}.get(
             cleaning, str(cleaning).upper()
         )
@@ -95,8 +106,8 @@ def finding(kept: pd.DataFrame, heldout: pd.DataFrame, select: SelectParams) -> 
         rows.append(
             {
                 "cleaning": name,
-                "cost after MMCL (points)": seed_ci(drops["mmcl"]),
-                "cost after MMCL+SSL (points)": seed_ci(drops["mmcl_ssl"]),
+                "cost after MMCL (points)": seed_ci(drops["mmcl"], CHANGE),
+                "cost after MMCL+SSL (points)": seed_ci(drops["mmcl_ssl"], CHANGE),
                 "difference (points)": with_ci(diff, lo, hi),
                 "seeds not cleaned (MMCL / MMCL+SSL)": (
                     f"{_not_cleaned(heldout, 'mmcl', cap, cleaning)} / "
@@ -114,20 +125,20 @@ def finding(kept: pd.DataFrame, heldout: pd.DataFrame, select: SelectParams) -> 
     rows = []
     for cleaning in [*cleanings, None]:
         lows = _lowest_asr(kept, heldout, cleaning)
-        diff, lo, hi = welch_interval(lows["mmcl_ssl"], lows["mmcl"])
+        diff, lo, hi = welch_interval(lows["mmcl_ssl"], lows["mmcl"], CHANGE)
         if np.isfinite(lo) and lo > 0:
             reading = "higher after MMCL+SSL"
         elif np.isfinite(hi) and hi < 0:
             reading = "lower after MMCL+SSL"
         else:
-            reading = "no clear difference" if np.isfinite(lo) else "one seed: no interval"
+            reading = "no clear difference" if np.isfinite(lo) else _too_few(lows)
         rows.append(
             {
                 "cleaning": {"mmcl_ssl": "MMCL+SSL (CleanCLIP)", None: "best of any"}.get(
                     cleaning, str(cleaning).upper()
                 ),
-                "lowest ASR after MMCL (%)": seed_ci(lows["mmcl"]),
-                "lowest ASR after MMCL+SSL (%)": seed_ci(lows["mmcl_ssl"]),
+                "lowest ASR after MMCL (%)": seed_ci(lows["mmcl"], FRACTION),
+                "lowest ASR after MMCL+SSL (%)": seed_ci(lows["mmcl_ssl"], FRACTION),
                 "difference (points)": with_ci(diff, lo, hi),
                 "reading": reading,
             }
@@ -139,9 +150,17 @@ def finding(kept: pd.DataFrame, heldout: pd.DataFrame, select: SelectParams) -> 
             f"With CleanCLIP (MMCL+SSL cleaning), the paper's headline, cleaning at ASR ≤ "
             f"{100 * cap:g} % is **{headline}** at this scale."
         )
-    if min(len(v) for v in _drops(kept, heldout, cap, None).values()) < 3:
-        out.append("Seeds are few (< 3): read the intervals before drawing a conclusion.")
+    if min(len(v) for v in _drops(kept, heldout, cap, None).values()) < MIN_SEEDS:
+        out.append(
+            f"Seeds are few (< {MIN_SEEDS} per pre-training objective): no interval across seeds, "
+            "so no reading above is a conclusion; train more seeds."
+        )
     return out
+
+
+def _too_few(per_objective: dict[str, np.ndarray]) -> str:
+    """Why a comparison has no interval: the smaller seed count of the two objectives."""
+    return too_few(min(int(np.sum(~np.isnan(v))) for v in per_objective.values()))
 
 
 def _lowest_asr(

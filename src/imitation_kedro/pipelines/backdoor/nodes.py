@@ -2,7 +2,9 @@
 
 Every node the pipeline wires, and nothing else; the steps live in their modules (``source``,
 ``poison``, ``augment``, ``runs``, ``select``, ``figures``, ``report``). Nodes take the parameter
-sub-blocks they use; the two training nodes use nearly all of them and take the whole block.
+sub-blocks they use; the two training nodes use nearly all of them and take the whole block,
+typed ``BackdoorParams`` (Kedro validates it before any node runs), so the sub-blocks arrive as
+its typed fields (``FromBlock``).
 torch / open_clip are imported only inside the functions that train or evaluate.
 """
 
@@ -14,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from imitation_kedro.core.params import parse_params
+from imitation_kedro.core.params import FromBlock
 from imitation_kedro.models.clip_checkpoints import EpochCheckpoints
 
 from . import data as D
@@ -39,27 +41,19 @@ from .source import pair_source
 
 logger = logging.getLogger(__name__)
 
-# A parameter block as Kedro passes it: a mapping (or already the typed object), parsed in the
-# node with parse_params, so that a bad key is named by its dotted path with the accepted keys
-# (a dataclass annotation would have Kedro build it first, with a bare TypeError).
-Block = Mapping[str, Any]
-
 
 def prepare_pairs(
     raw_pairs: Mapping[str, Any] | pd.DataFrame,
     concepts: pd.DataFrame,
     raw_eval: Mapping[str, Any] | pd.DataFrame,
-    data: Block,
-    attack: Block,
-    evaluation: Block,
+    data: FromBlock[DataParams],
+    attack: FromBlock[AttackParams],
+    evaluation: FromBlock[EvalParams],
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Decode and label image-text pairs, choose the zero-shot classes, split test/selection/pretrain.
 
     ``raw_eval`` (a labelled image table) is used only with ``data.eval_source: table``.
     """
-    data = parse_params(DataParams, data, "backdoor.data")
-    attack = parse_params(AttackParams, attack, "backdoor.attack")
-    evaluation = parse_params(EvalParams, evaluation, "backdoor.eval")
     source = pair_source(data, attack)
     pairs, rejects = source.build_pairs(D.concat_partitions(raw_pairs), concepts, data.image_root)
     eval_pairs = None
@@ -98,11 +92,12 @@ def prepare_pairs(
 
 
 def poison_corpus(
-    pairs: pd.DataFrame, classes: dict[str, Any], attack: Block, data: Block
+    pairs: pd.DataFrame,
+    classes: dict[str, Any],
+    attack: FromBlock[AttackParams],
+    data: FromBlock[DataParams],
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Poison pre-training pairs (seeded); the manifest lists them; the cleaning split avoids them."""
-    attack = parse_params(AttackParams, attack, "backdoor.attack")
-    data = parse_params(DataParams, data, "backdoor.data")
     poisoned, manifest = poison_pairs(
         pairs,
         classes["classes"],
@@ -116,9 +111,8 @@ def poison_corpus(
     return poisoned, manifest, cleaning
 
 
-def augment_texts(pairs: pd.DataFrame, augment: Block) -> pd.DataFrame:
+def augment_texts(pairs: pd.DataFrame, augment: FromBlock[AugmentParams]) -> pd.DataFrame:
     """Static EDA captions for every pre-training pair (the cleaning pairs are among them)."""
-    augment = parse_params(AugmentParams, augment, "backdoor.augment")
     pre = pairs[pairs["split"] == "pretrain"]
     aug = augment_captions(pre["key"].tolist(), pre["caption"].tolist(), augment)
     if aug["fallback"].any():
@@ -134,13 +128,12 @@ def pretrain_models(
     caption_aug: pd.DataFrame,
     classes: dict[str, Any],
     checkpoints: EpochCheckpoints,
-    params: Block,
+    params: BackdoorParams,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Pre-train one poisoned CLIP per (objective, seed); keep the checkpoint the declared rule picks.
 
-    ``checkpoints``: the per-epoch resume store (``mdl_backdoor_pretrain_epochs``), one run each.
+    ``checkpoints``: the per-epoch resume store (``int_backdoor_pretrain_epochs``), one run each.
     """
-    params = parse_params(BackdoorParams, params, "backdoor")
     ctx = run_context(pairs, caption_aug, classes, params)
     pre = pairs[pairs["split"] == "pretrain"]
     models, rows = {}, []
@@ -158,10 +151,9 @@ def clean_models(
     pairs: pd.DataFrame,
     caption_aug: pd.DataFrame,
     classes: dict[str, Any],
-    params: Block,
+    params: BackdoorParams,
 ) -> pd.DataFrame:
     """CleanCLIP grid on every pre-trained model, fresh optimiser per run; metrics per epoch."""
-    params = parse_params(BackdoorParams, params, "backdoor")
     ctx = run_context(pairs, caption_aug, classes, params)
     rows = []
     for name, ckpt in sorted(models.items()):
@@ -170,16 +162,15 @@ def clean_models(
     return pd.DataFrame(rows)
 
 
-def select_models(results: pd.DataFrame, select: Block) -> pd.DataFrame:
+def select_models(results: pd.DataFrame, select: FromBlock[SelectParams]) -> pd.DataFrame:
     """Per objective pair and ASR cap: best selection-split accuracy under the cap, test numbers."""
-    select = parse_params(SelectParams, select, "backdoor.select")
     return select_points(results, list(select.asr_caps), select.selection_split)
 
 
-def plot_accuracy_vs_asr(results: pd.DataFrame, select: Block, attack: Block) -> Any:
+def plot_accuracy_vs_asr(
+    results: pd.DataFrame, select: FromBlock[SelectParams], attack: FromBlock[AttackParams]
+) -> Any:
     """Test accuracy against test ASR for every (run, epoch) point, one panel per objective."""
-    select = parse_params(SelectParams, select, "backdoor.select")
-    attack = parse_params(AttackParams, attack, "backdoor.attack")
     return accuracy_vs_asr_figure(results, list(select.asr_caps), attack.kind)
 
 
@@ -189,17 +180,13 @@ def write_report(  # noqa: PLR0913
     pretrain_metrics: pd.DataFrame,
     results: pd.DataFrame,
     selection: pd.DataFrame,
-    attack: Block,
-    pretrain: Block,
-    clean: Block,
-    select: Block,
+    attack: FromBlock[AttackParams],
+    pretrain: FromBlock[PretrainParams],
+    clean: FromBlock[CleanParams],
+    select: FromBlock[SelectParams],
 ) -> str:
     """Markdown: data, attack, poisoned models, selected cleaned models, the paper's question
     (intervals and their meaning: :mod:`.report`)."""
-    attack = parse_params(AttackParams, attack, "backdoor.attack")
-    pretrain = parse_params(PretrainParams, pretrain, "backdoor.pretrain")
-    clean = parse_params(CleanParams, clean, "backdoor.clean")
-    select = parse_params(SelectParams, select, "backdoor.select")
     n_cls = len(classes["classes"])
     n_acc, n_asr = R.n_eval(classes, "test", "acc"), R.n_eval(classes, "test", "asr")
     kept = R.kept_models(pretrain_metrics)

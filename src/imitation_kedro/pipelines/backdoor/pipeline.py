@@ -51,7 +51,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "int_backdoor_poisoned_pairs",
                     "feat_backdoor_caption_views",
                     "int_backdoor_classes",
-                    "mdl_backdoor_pretrain_epochs",
+                    "int_backdoor_pretrain_epochs",
                     "params:backdoor",
                 ],
                 ["mdl_backdoor_pretrained", "out_backdoor_pretrain_metrics"],

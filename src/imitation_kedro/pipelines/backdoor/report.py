@@ -1,9 +1,10 @@
 """Sections of the markdown report of the backdoor study (numbers computed, never typed in).
 
 ``nodes.write_report`` assembles them: settings, poisoned models, cleaned models, and the answer to
-the paper's question (:mod:`.finding`). Intervals: Wilson 95 % for one model's accuracy / ASR on
-the test split (binomial over test images); Student-t 95 % across pre-training seeds for means;
-Welch 95 % for the difference of two objectives' means. Numbers in percent.
+the paper's question (:mod:`.finding`). Intervals (statsmodels, :mod:`.intervals`): Wilson 95 % for
+one model's accuracy / ASR on the test split (binomial over test images); Student-t 95 % across
+pre-training seeds for means; Welch 95 % for the difference of two objectives' means; each inside
+the range of its quantity, none across fewer than ``MIN_SEEDS`` seeds. Numbers in percent.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .finding import acc_before
-from .intervals import markdown_table, pct, seed_ci, wilson_cell
+from .intervals import CHANGE, FRACTION, MIN_SEEDS, markdown_table, pct, seed_ci, wilson_cell
 from .params import AttackParams
 
 
@@ -49,8 +50,8 @@ def poisoned_section(kept: pd.DataFrame, n_acc: int, n_asr: int) -> list[str]:
         [
             {
                 "pre-training": obj,
-                "test top-1 %": seed_ci(g["test_acc1"].to_numpy()),
-                "test ASR@1 %": seed_ci(g["test_asr1"].to_numpy()),
+                "test top-1 %": seed_ci(g["test_acc1"].to_numpy(), FRACTION),
+                "test ASR@1 %": seed_ci(g["test_asr1"].to_numpy(), FRACTION),
             }
             for obj, g in kept.groupby("pretrain_objective", sort=True)
         ]
@@ -60,7 +61,7 @@ def poisoned_section(kept: pd.DataFrame, n_acc: int, n_asr: int) -> list[str]:
         "",
         markdown_table(per_model),
         "",
-        "Across seeds (mean [95 % t-interval]):",
+        f"Across seeds (mean [95 % t-interval, within 0-100 %]; none below {MIN_SEEDS} seeds):",
         "",
         markdown_table(across),
         "",
@@ -104,9 +105,9 @@ def cleaned_summary(kept: pd.DataFrame, heldout: pd.DataFrame, n_asr: int) -> li
                 "cleaning": clean,
                 "ASR cap %": f"{100 * cap:g}",
                 "seeds cleaned": f"{len(ok)}/{len(g)}",
-                "test top-1 % after": seed_ci(ok["test_acc1"].to_numpy()),
-                "change vs poisoned (points)": seed_ci(change),
-                "test ASR@1 % after": seed_ci(ok["test_asr1"].to_numpy()),
+                "test top-1 % after": seed_ci(ok["test_acc1"].to_numpy(), FRACTION),
+                "change vs poisoned (points)": seed_ci(change, CHANGE),
+                "test ASR@1 % after": seed_ci(ok["test_asr1"].to_numpy(), FRACTION),
                 "lowest selection ASR % (mean)": pct(float(g["min_asr"].mean())),
             }
         )
@@ -131,7 +132,8 @@ def cleaned_summary(kept: pd.DataFrame, heldout: pd.DataFrame, n_asr: int) -> li
         "## Selected cleaned models (held-out selection rule)",
         "",
         "Per cap, the best selection-split top-1 among (run, epoch) points with selection ASR@1 ≤ cap;"
-        " the point's test numbers. Mean [95 % t-interval] over the seeds that reached the cap.",
+        " the point's test numbers. Mean [95 % t-interval] over the seeds that reached the cap"
+        f" (none below {MIN_SEEDS} seeds).",
         "",
         markdown_table(pd.DataFrame(rows)),
         "",

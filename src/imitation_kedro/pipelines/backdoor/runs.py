@@ -19,7 +19,7 @@ import pandas as pd
 
 from .params import BackdoorParams, CleanParams
 from .source import PairSource, pair_source
-from .tracking import log_metrics, mlflow_run, set_threads
+from .tracking import log_epoch, set_threads
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def pretrain_run(
     data = train_data(bundle, pairs, ctx)
     kept: dict[str, Any] = {}
 
-    def on_epoch(model: Any, epoch: int, run: Any) -> list[dict[str, Any]]:
+    def on_epoch(model: Any, epoch: int) -> list[dict[str, Any]]:
         m = evaluate_all(bundle, ctx)
         row = {
             "model": name,
@@ -121,28 +121,27 @@ def pretrain_run(
                 epoch=epoch,
                 state={k: v.detach().clone() for k, v in model.state_dict().items()},
             )
-        log_metrics(run, row)
+        log_epoch(f"pretrain-{name}", row)
         return [row]
 
-    with mlflow_run(params.mlflow_experiment, f"pretrain-{name}") as run:
-        result = train(
-            bundle,
-            data,
-            objective,
-            p.optim,
-            p.optim.lr,
-            p.lambda_mmcl,
-            p.lambda_ssl,
-            p.logit_scale_max,
-            seed,
-            params.augment.image,
-            p.siglip_weight,
-            params.augment.image_group,
-            eval_fn=lambda m, e: on_epoch(m, e, run),
-            checkpoints=checkpoints,
-            desc=f"pretrain {name}",
-            eval_every=p.eval_every,
-        )
+    result = train(
+        bundle,
+        data,
+        objective,
+        p.optim,
+        p.optim.lr,
+        p.lambda_mmcl,
+        p.lambda_ssl,
+        p.logit_scale_max,
+        seed,
+        params.augment.image,
+        p.siglip_weight,
+        params.augment.image_group,
+        eval_fn=on_epoch,
+        checkpoints=checkpoints,
+        desc=f"pretrain {name}",
+        eval_every=p.eval_every,
+    )
     if "state" not in kept:
         raise ValueError(
             f"pretrain.checkpoint_rule={p.checkpoint_rule!r} kept no epoch "
@@ -221,29 +220,29 @@ def clean_run(
         "lambda_ssl": l2,
     }
 
-    def on_epoch(model: Any, epoch: int, run: Any) -> list[dict[str, Any]]:
+    run_name = f"clean-{name}-{objective}-lr{lr:g}-l{l2:g}"
+
+    def on_epoch(model: Any, epoch: int) -> list[dict[str, Any]]:
         row = ident | {"epoch": epoch} | evaluate_all(bundle, ctx)
-        log_metrics(run, row)
+        log_epoch(run_name, row)
         return [row]
 
-    run_name = f"clean-{name}-{objective}-lr{lr:g}-l{l2:g}"
-    with mlflow_run(params.mlflow_experiment, run_name) as run:
-        result = train(
-            bundle,
-            data,
-            objective,
-            c.optim,
-            lr,
-            l1,
-            l2,
-            params.pretrain.logit_scale_max,
-            meta["seed"],
-            params.augment.image,
-            aug_group=params.augment.image_group,
-            eval_fn=lambda m, e: on_epoch(m, e, run),
-            optimizer_state=ckpt.get("optimizer_state") if c.load_optimizer_state else None,
-            desc=run_name,
-        )
+    result = train(
+        bundle,
+        data,
+        objective,
+        c.optim,
+        lr,
+        l1,
+        l2,
+        params.pretrain.logit_scale_max,
+        meta["seed"],
+        params.augment.image,
+        aug_group=params.augment.image_group,
+        eval_fn=on_epoch,
+        optimizer_state=ckpt.get("optimizer_state") if c.load_optimizer_state else None,
+        desc=run_name,
+    )
     for row in result.metrics:
         row |= {
             "pairs_per_s": result.pairs_per_s,

@@ -16,7 +16,7 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -190,7 +190,8 @@ class StreamingPairs:
         self, raw_pairs: pd.DataFrame, concepts: pd.DataFrame, image_root: str | None
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The pair table without reading images (:func:`lazy_pairs`)."""
-        return lazy_pairs(raw_pairs, concepts, replace(self.data, image_root=image_root))
+        data = self.data.model_copy(update={"image_root": image_root})
+        return lazy_pairs(raw_pairs, concepts, data)
 
     def with_triggers(self, pairs: pd.DataFrame, rows: Any) -> pd.DataFrame:
         """Nothing to bake: the loader triggers the rows flagged ``poisoned`` per batch."""

@@ -1,9 +1,16 @@
-"""Optional MLflow tracking of per-epoch metrics (``backdoor.mlflow_experiment``) and torch threads."""
+"""Per-epoch metrics into kedro-mlflow's run, and torch threads.
+
+kedro-mlflow opens one MLflow run per ``kedro run`` (conf/*/mlflow.yml names the store and the
+experiment); every training run of a node logs its epochs there under its own key prefix. Outside
+a Kedro run (a node called directly, a test) there is no active run and nothing is logged.
+"""
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+import sys
 from typing import Any
+
+METRIC_PREFIXES = ("selection_", "test_")
 
 
 def set_threads(num_threads: int) -> None:
@@ -14,25 +21,14 @@ def set_threads(num_threads: int) -> None:
         torch.set_num_threads(num_threads)
 
 
-def mlflow_run(experiment: str | None, name: str) -> Any:
-    """A context with the MLflow run of ``name`` (``None`` inside when tracking is off)."""
-    if not experiment:
-        return nullcontext(None)
-    try:
-        import mlflow
-    except ImportError as exc:  # optional extra
-        raise ImportError("backdoor.mlflow_experiment is set but mlflow is not installed") from exc
-    mlflow.set_experiment(experiment)
-    return mlflow.start_run(run_name=name)
+def epoch_metrics(run_name: str, row: dict[str, Any]) -> dict[str, float]:
+    """The split metrics of one evaluated epoch, keyed ``<run_name>/<metric>``."""
+    return {f"{run_name}/{k}": float(v) for k, v in row.items() if k.startswith(METRIC_PREFIXES)}
 
 
-def log_metrics(run: Any, row: dict[str, Any]) -> None:
-    """The split metrics of one evaluated epoch, when a run is open."""
-    if run is None:
+def log_epoch(run_name: str, row: dict[str, Any]) -> None:
+    """Log one evaluated epoch (step = epoch) into the active MLflow run, if there is one."""
+    mlflow = sys.modules.get("mlflow")  # never imported: no run can be active
+    if mlflow is None or mlflow.active_run() is None:
         return
-    import mlflow
-
-    mlflow.log_metrics(
-        {k: float(v) for k, v in row.items() if k.startswith(("selection_", "test_"))},
-        step=int(row["epoch"]),
-    )
+    mlflow.log_metrics(epoch_metrics(run_name, row), step=int(row["epoch"]))

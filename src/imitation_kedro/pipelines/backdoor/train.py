@@ -37,7 +37,7 @@ def build_model(
     return untrained_clip(
         spec.name,
         spec.cfg,
-        spec.register,
+        spec.register_fn,
         spec.context_length,
         seed=stable_seed("backdoor-init", seed) % 2**31,
         logit_scale_init=logit_scale_init,

@@ -14,12 +14,9 @@ import logging
 import numpy as np
 import pandas as pd
 
-from imitation_kedro.schemas import SCHEMAS
+from imitation_kedro.schemas import column_names
 
 logger = logging.getLogger(__name__)
-
-# The published schema of prm_concept_frequencies is the single source of its columns.
-FREQUENCY_COLUMNS = SCHEMAS["prm_concept_frequencies"].column_names()
 
 
 def wilson_interval(
@@ -75,7 +72,8 @@ def estimate_frequencies(table: pd.DataFrame, level: float) -> pd.DataFrame:
         out[col] = out[col].astype(np.int64)
     out["pretraining"] = "laion2b_en"
     out["captions_5b"] = pd.array([pd.NA] * len(out), dtype="Int64")
-    return out[FREQUENCY_COLUMNS].reset_index(drop=True)
+    # The published schema of prm_concept_frequencies is the single source of its columns.
+    return out[column_names("prm_concept_frequencies")].reset_index(drop=True)
 
 
 def scale_to_laion5b(frequencies: pd.DataFrame, captions_5b: pd.Series) -> pd.DataFrame:
@@ -96,4 +94,4 @@ def scale_to_laion5b(frequencies: pd.DataFrame, captions_5b: pd.Series) -> pd.Da
         out[col] = out[col].to_numpy(np.float64) * ratio
     out["pretraining"] = "laion5b"
     out["captions_5b"] = pd.array(c5.to_numpy(), dtype="Int64")
-    return out[FREQUENCY_COLUMNS]
+    return out[column_names("prm_concept_frequencies")]

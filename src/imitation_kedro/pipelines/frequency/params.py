@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Literal
 
-from imitation_kedro.core.params import ParameterError, Params
+from pydantic import Field, model_validator
+
+from imitation_kedro.core.params import Params
 from imitation_kedro.models.face_specs import FaceDetectorParams
 
 
-@dataclass(frozen=True)
 class MatchingParams(Params):
     """Caption matching (FIT §3.1) and the caption columns of the LAION schema."""
 
@@ -21,31 +21,19 @@ class MatchingParams(Params):
     url_column: str = "URL"
     use_aliases: bool = True  # FIT F5: optional; the paper's headline run had it off
     nested_names: Literal["both", "longest"] = "both"  # "both" = Elasticsearch match_phrase
-    batch_rows: int = 200_000  # captions per scan chunk (bounds memory of the local engine)
+    batch_rows: int = Field(200_000, ge=1)  # captions per scan chunk (bounds local-engine memory)
     # Local engine: chunks matched at once in threads (Arrow/RE2 and numpy release the GIL);
     # 0 = one per CPU core, at most 8. Results do not depend on it.
-    threads: int = 0
-
-    def validate(self) -> None:
-        if self.batch_rows < 1:
-            raise ParameterError(f"matching.batch_rows must be >= 1, got {self.batch_rows}")
-        if self.threads < 0:
-            raise ParameterError(f"matching.threads must be >= 0 (0 = auto), got {self.threads}")
+    threads: int = Field(0, ge=0)
 
 
-@dataclass(frozen=True)
 class SamplingParams(Params):
     """Which caption hits to fetch images for (FIT §3.2: seed 42, at most 100,000 per concept)."""
 
-    max_images: int = 100_000
+    max_images: int = Field(100_000, ge=1)
     seed: int = 42
 
-    def validate(self) -> None:
-        if self.max_images < 1:
-            raise ParameterError(f"sampling.max_images must be >= 1, got {self.max_images}")
 
-
-@dataclass(frozen=True)
 class AcquisitionParams(Params):
     """Getting the images of the sampled hits, and the paper's cleaning rules (FIT §3.2).
 
@@ -55,27 +43,16 @@ class AcquisitionParams(Params):
 
     source: Literal["shipped", "download"] = "shipped"
     downloader: Literal["builtin", "img2dataset"] = "builtin"
-    timeout_s: float = 30.0
-    retries: int = 0
-    threads: int = 16
-    shard_size: int = 1000  # images per downloaded shard (resume granularity)
+    timeout_s: float = Field(30.0, gt=0)
+    retries: int = Field(0, ge=0)
+    threads: int = Field(16, ge=1)
+    shard_size: int = Field(1000, ge=1)  # images per downloaded shard (resume granularity)
     retry_failed: bool = False  # re-try URLs a previous run recorded as dead
-    min_bytes: int = 1000  # paper: files < 1,000 bytes are dropped
-    min_side: int = 2  # paper: width or height 1 is dropped
+    min_bytes: int = Field(1000, ge=0)  # paper: files < 1,000 bytes are dropped
+    min_side: int = Field(2, ge=1)  # paper: width or height 1 is dropped
     user_agent: str = "imitation-kedro/0.1 (+research; img2dataset-compatible)"
 
-    def validate(self) -> None:
-        for key in ("retries", "min_bytes"):
-            if getattr(self, key) < 0:
-                raise ParameterError(f"acquisition.{key} must be >= 0")
-        for key in ("threads", "shard_size", "min_side"):
-            if getattr(self, key) < 1:
-                raise ParameterError(f"acquisition.{key} must be >= 1")
-        if self.timeout_s <= 0:
-            raise ParameterError(f"acquisition.timeout_s must be > 0, got {self.timeout_s}")
 
-
-@dataclass(frozen=True)
 class DomainVerification(Params):
     """How images of one domain are verified.
 
@@ -90,12 +67,13 @@ class DomainVerification(Params):
     artwork_label: str = "an artwork"
     artwork_threshold: float | None = None  # art only: paper 0.1815185546875 / 0.1768798828125
 
-    def validate(self) -> None:
+    @model_validator(mode="after")
+    def _art_needs_gate(self) -> DomainVerification:
         if self.method == "art" and self.artwork_threshold is None:
-            raise ParameterError("method 'art' needs artwork_threshold (FIT §3.4)")
+            raise ValueError("method 'art' needs artwork_threshold (FIT §3.4)")
+        return self
 
 
-@dataclass(frozen=True)
 class CalibrationParams(Params):
     """Same-concept vs different-concept pairs of reference images -> a similarity threshold.
 
@@ -106,40 +84,29 @@ class CalibrationParams(Params):
     """
 
     statistic: Literal["mean_pair", "loo_max"] = "mean_pair"
-    max_concepts: int = 150  # FIT: 150 random artists for the negative pairs
+    max_concepts: int = Field(150, ge=2)  # FIT: 150 random artists for the negative pairs
     seed: int = 0
 
-    def validate(self) -> None:
-        if self.max_concepts < 2:
-            raise ParameterError(f"calibration.max_concepts must be >= 2, got {self.max_concepts}")
 
-
-@dataclass(frozen=True)
 class VerificationParams(Params):
     """Per-domain verification settings and the embedding batch size."""
 
-    domains: dict[str, DomainVerification] = field(
-        default_factory=lambda: {"style": DomainVerification(), "motif": DomainVerification()}
+    domains: dict[str, DomainVerification] = Field(
+        default_factory=lambda: {"style": DomainVerification(), "motif": DomainVerification()},
+        min_length=1,
     )
-    calibration: CalibrationParams = field(default_factory=CalibrationParams)
-    min_references: int = 1
-    batch_size: int = 64
+    calibration: CalibrationParams = Field(default_factory=CalibrationParams)
+    min_references: int = Field(1, ge=1)
+    batch_size: int = Field(64, ge=1)
     # open_clip model for the artwork gate / image embedding instead of the mdl_miniature_clip
     # input: "hf-hub:<repo>" or "<arch>:<pretrained tag or local checkpoint>" (paper: DFN5B).
     clip_model: str | None = None
     face_model: str | None = None  # paper: path of the ArcFace ONNX file (faces domain)
     # detector in front of face_model (dlib, or the paper's SCRFD: buffalo_l det_10g.onnx)
-    face_detector: FaceDetectorParams = field(default_factory=FaceDetectorParams)
+    face_detector: FaceDetectorParams = Field(default_factory=FaceDetectorParams)
     style_model: str | None = None  # paper: path of the CSD checkpoint (art domain)
 
-    def validate(self) -> None:
-        if not self.domains:
-            raise ParameterError("verification.domains is empty")
-        if self.batch_size < 1 or self.min_references < 1:
-            raise ParameterError("verification.batch_size and min_references must be >= 1")
 
-
-@dataclass(frozen=True)
 class EstimateParams(Params):
     """Scaling verified fractions back to image counts (FIT §3.6) with a Wilson interval.
 
@@ -149,20 +116,15 @@ class EstimateParams(Params):
     captions_5b / captions (FIT §3.6: images are only ever downloaded from LAION-2B-en).
     """
 
-    ci_level: float = 0.95
+    ci_level: float = Field(0.95, ge=0.5, lt=1.0)
     pretraining: Literal["laion2b_en", "laion5b"] = "laion2b_en"
 
-    def validate(self) -> None:
-        if not 0.5 <= self.ci_level < 1.0:
-            raise ParameterError(f"estimate.ci_level must be in [0.5, 1), got {self.ci_level}")
 
-
-@dataclass(frozen=True)
 class FrequencyParams(Params):
     """All parameters of the ``frequency`` pipeline."""
 
-    matching: MatchingParams = field(default_factory=MatchingParams)
-    sampling: SamplingParams = field(default_factory=SamplingParams)
-    acquisition: AcquisitionParams = field(default_factory=AcquisitionParams)
-    verification: VerificationParams = field(default_factory=VerificationParams)
-    estimate: EstimateParams = field(default_factory=EstimateParams)
+    matching: MatchingParams = Field(default_factory=MatchingParams)
+    sampling: SamplingParams = Field(default_factory=SamplingParams)
+    acquisition: AcquisitionParams = Field(default_factory=AcquisitionParams)
+    verification: VerificationParams = Field(default_factory=VerificationParams)
+    estimate: EstimateParams = Field(default_factory=EstimateParams)

@@ -1,7 +1,7 @@
 """Nodes of the `generation` pipeline: prompts -> plan -> images -> manifests -> grids.
 
 Pure functions of their inputs; the model arrives as a catalog dataset, images leave as lazy
-callables that ``out_generated_images`` evaluates one batch at a time, and what rendering did
+callables that ``int_generated_images`` evaluates one batch at a time, and what rendering did
 (durations, settings used) leaves as a saved record that the manifest node reads back.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from imitation_kedro.core.devices import resolve_device
-from imitation_kedro.core.params import parse_params
+from imitation_kedro.core.params import FromBlock
 from imitation_kedro.pipelines.generation import render
 from imitation_kedro.pipelines.generation.grids import (
     concept_mosaic,
@@ -139,12 +139,12 @@ def write_shard_manifest(
     missing = sorted(set(generation_plan["path"]) - set(generated_images))
     if missing:
         raise ValueError(
-            f"{len(missing)} planned image(s) are not in out_generated_images, e.g. {missing[:3]}"
+            f"{len(missing)} planned image(s) are not in int_generated_images, e.g. {missing[:3]}"
         )
     shard = shard_partition(params.model, params.shard_index, params.num_shards)
     if shard not in render_logs:
         raise ValueError(
-            f"no render log {shard!r} in out_generation_render_logs (have "
+            f"no render log {shard!r} in int_generation_render_logs (have "
             f"{sorted(render_logs)[:5]}): run generate_images for this shard first"
         )
     log = render_logs[shard]()
@@ -153,8 +153,8 @@ def write_shard_manifest(
     untimed = sorted(set(generation_plan.loc[rendered, "path"]) - set(durations))
     if untimed:
         raise RuntimeError(
-            f"{len(untimed)} rendered image(s) have no duration in out_generation_render_logs "
-            f"{shard!r} (e.g. {untimed[:3]}): the log must be saved after out_generated_images"
+            f"{len(untimed)} rendered image(s) have no duration in int_generation_render_logs "
+            f"{shard!r} (e.g. {untimed[:3]}): the log must be saved after int_generated_images"
         )
     s, sp, used = params.settings, params.speed, log["settings"]
     width, height = used.get("width"), used.get("height")
@@ -269,23 +269,22 @@ def plot_generation_grids(
     generation_manifest: pd.DataFrame,
     generated_images: dict[str, Callable[[], Any]],
     model: str,
-    grid: Any,
+    grid: FromBlock[GridSettings],
 ) -> tuple[Any, dict[str, Callable[[], Any]]]:
     """An overview figure (sampled concepts x first images per prompt) for kedro-viz, and one
     lazily built mosaic per concept at ``{model}/{slug}``; ``grid`` is ``generation.grid``."""
     manifest = generation_manifest[generation_manifest["model"] == model]
-    g = parse_params(GridSettings, grid, "generation.grid")
-    concepts = pick_concepts(manifest, g.max_concepts)
+    concepts = pick_concepts(manifest, grid.max_concepts)
     figure = overview_figure(
         manifest,
         generated_images,
         concepts,
-        g.images_per_prompt,
-        title=f"{model}: first {g.images_per_prompt} image(s) per prompt",
+        grid.images_per_prompt,
+        title=f"{model}: first {grid.images_per_prompt} image(s) per prompt",
     )
     mosaics: dict[str, Callable[[], Any]] = {}
     for slug, rows in manifest.groupby("slug", sort=True):
-        paths = grid_paths(rows, g.images_per_prompt)
+        paths = grid_paths(rows, grid.images_per_prompt)
         mosaics[f"{model}/{slug}"] = functools.partial(
             concept_mosaic, paths, generated_images
         )

@@ -184,9 +184,9 @@ def render_batch(pipe: Any, prompts: list[str], seeds: list[int], settings: Any)
 @dataclass
 class RenderLog:
     """What rendering did (settings used, per-image durations), filled while
-    ``out_generated_images`` is saved (lazily, batch by batch).
+    ``int_generated_images`` is saved (lazily, batch by batch).
 
-    The generation node hands it on as the lazy partition of ``out_generation_render_logs``:
+    The generation node hands it on as the lazy partition of ``int_generation_render_logs``:
     calling it gives a JSON-ready record. The node lists that output after the images, and Kedro
     saves a node's outputs in order, so the record saved is the complete one; the manifest node
     reads it back from the catalog.
@@ -206,7 +206,7 @@ class RenderLog:
         return len(self.durations) / max(self.finished - self.started, 1e-9)
 
     def __call__(self) -> dict[str, Any]:
-        """The record saved to ``out_generation_render_logs`` (what rendering did so far)."""
+        """The record saved to ``int_generation_render_logs`` (what rendering did so far)."""
         rate = self.images_per_s
         return {
             "settings": dict(self.settings),

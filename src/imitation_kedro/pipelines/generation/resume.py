@@ -1,7 +1,7 @@
 """Resume support: which planned images a previous (possibly killed) run already completed.
 
 The images on disk arrive as data, ``{partition id: loader}`` from the catalog entry
-``out_existing_generated_images`` (``imitation_kedro.datasets.existing_partitions``); this
+``int_existing_generated_images`` (``imitation_kedro.datasets.existing_partitions``); this
 module only decides, per planned image, whether it is complete, absent or corrupt.
 """
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from imitation_kedro.core.params import parse_params
+from imitation_kedro.core.params import FromBlock
 
 from .embedding import domain_table, embed_chunk, plan_chunks
 from .embedding_cache import load_cache
@@ -50,8 +50,8 @@ def _lookup(
 
 
 def plan_similarity_items(
-    out_generation_manifest: pd.DataFrame,
-    out_generated_images: dict[str, Callable[[], Any]],
+    int_generation_manifest: pd.DataFrame,
+    int_generated_images: dict[str, Callable[[], Any]],
     raw_concepts: pd.DataFrame,
     raw_reference_images: pd.DataFrame,
     int_verified_images: pd.DataFrame,
@@ -59,14 +59,14 @@ def plan_similarity_items(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """List the generations and the chosen references (verified if enough, else curated) to embed."""
     return plan_items(
-        out_generation_manifest, list(out_generated_images), raw_concepts, raw_reference_images,
+        int_generation_manifest, list(int_generated_images), raw_concepts, raw_reference_images,
         int_verified_images, params,
     )
 
 
 def embed_similarity_images(
     items: pd.DataFrame,
-    out_generated_images: dict[str, Callable[[], Any]],
+    int_generated_images: dict[str, Callable[[], Any]],
     raw_reference_images: pd.DataFrame,
     int_verified_images: pd.DataFrame,
     mdl_miniature_clip: Any,
@@ -81,7 +81,7 @@ def embed_similarity_images(
     """
     from imitation_kedro.models.embedder_factory import build_embedder
 
-    lookup = _lookup(out_generated_images, raw_reference_images, int_verified_images)
+    lookup = _lookup(int_generated_images, raw_reference_images, int_verified_images)
     built: dict[Any, Any] = {}
     partitions: dict[str, Callable[[], pd.DataFrame]] = {}
     runs: list[dict[str, Any]] = []
@@ -168,13 +168,12 @@ def plot_similarity_grids(
     prm_imitation_scores: pd.DataFrame,
     image_scores: pd.DataFrame,
     selected_refs: pd.DataFrame,
-    out_generated_images: dict[str, Callable[[], Any]],
+    int_generated_images: dict[str, Callable[[], Any]],
     raw_reference_images: pd.DataFrame,
     int_verified_images: pd.DataFrame,
-    grids: Any,
+    grids: FromBlock[GridParams],
 ) -> dict[str, Any]:
     """Figures of generations beside their selected references, with scores, per concept
     (``grids`` is ``similarity.grids``)."""
-    lookup = _lookup(out_generated_images, raw_reference_images, int_verified_images)
-    settings = parse_params(GridParams, grids, "similarity.grids")
-    return similarity_grids(prm_imitation_scores, image_scores, selected_refs, lookup, settings)
+    lookup = _lookup(int_generated_images, raw_reference_images, int_verified_images)
+    return similarity_grids(prm_imitation_scores, image_scores, selected_refs, lookup, grids)

@@ -18,14 +18,14 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 plan_similarity_items,
-                inputs=["out_generation_manifest", "out_generated_images", "raw_concepts",
+                inputs=["int_generation_manifest", "int_generated_images", "raw_concepts",
                         "raw_reference_images", "int_verified_images", "params:similarity"],
                 outputs=["int_similarity_items", "int_similarity_plan_rejects"],
                 name="plan_similarity_items",
             ),
             Node(
                 embed_similarity_images,
-                inputs=["int_similarity_items", "out_generated_images", "raw_reference_images",
+                inputs=["int_similarity_items", "int_generated_images", "raw_reference_images",
                         "int_verified_images", "mdl_miniature_clip",
                         "int_similarity_embedding_cache_prior", "params:similarity"],
                 outputs=["int_similarity_embedding_cache", "int_similarity_embedding_runs"],
@@ -49,7 +49,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 plot_similarity_grids,
                 inputs=["prm_imitation_scores", "int_similarity_image_scores",
-                        "int_similarity_selected_refs", "out_generated_images",
+                        "int_similarity_selected_refs", "int_generated_images",
                         "raw_reference_images", "int_verified_images", "params:similarity.grids"],
                 outputs="rpt_similarity_grids",
                 name="plot_similarity_grids",

@@ -66,7 +66,7 @@ def _generated_items(
         if path not in partition_ids:
             rejects.append(
                 reject("image", concept, "generated image listed in the manifest is missing from "
-                       "out_generated_images", domain=domain, model=rec["model"],
+                       "int_generated_images", domain=domain, model=rec["model"],
                        prompt_id=int(rec["prompt_id"]), image_id=image_id, role="generated")
             )
             continue
@@ -107,7 +107,7 @@ def plan_items(
     params: SimilarityParams,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Items to embed (generations and chosen references) and the rejects found while planning."""
-    require_columns(manifest, MANIFEST_REQUIRED, "out_generation_manifest")
+    require_columns(manifest, MANIFEST_REQUIRED, "int_generation_manifest")
     require_columns(concepts, ["concept", "domain"], "raw_concepts")
     require_columns(references, ["concept", "ref_index", "png"], "raw_reference_images")
     require_columns(verified, ["concept", "key", "png"], "int_verified_images")

@@ -14,12 +14,9 @@ from imitation_kedro.pipelines.threshold.bootstrap import bootstrap_change, perc
 from imitation_kedro.pipelines.threshold.params import ThresholdParams
 from imitation_kedro.pipelines.threshold.pelt import pelt_l2, read_paper, ruptures_breakpoints
 from imitation_kedro.pipelines.threshold.segmented import best_break, segmented_test
-from imitation_kedro.schemas import SCHEMAS
+from imitation_kedro.schemas import column_names
 
 logger = logging.getLogger(__name__)
-
-# The published schema of out_thresholds is the single source of its columns.
-THRESHOLD_COLUMNS = SCHEMAS["out_thresholds"].column_names()
 
 
 def _base_row(
@@ -30,7 +27,8 @@ def _base_row(
     params: ThresholdParams,
     method_params: dict[str, Any],
 ) -> dict[str, Any]:
-    row = dict.fromkeys(THRESHOLD_COLUMNS, np.nan)
+    # The published schema of out_thresholds is the single source of its columns.
+    row = dict.fromkeys(column_names("out_thresholds"), np.nan)
     row.update(
         domain=domain,
         model=model,

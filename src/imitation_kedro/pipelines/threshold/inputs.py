@@ -184,19 +184,19 @@ def prepare_tables(
     user_table: pd.DataFrame | None,
     params: ThresholdParams,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Canonical (concepts, prompts, rejects, summary) from the source chosen by ``params.source``."""
+    """Canonical (concepts, prompts, rejects, summary) from the user table when one is given,
+    else from the FIT chain's two tables (pipelines ``threshold_user_table`` and ``threshold``)."""
     inputs: dict[str, dict[str, Any]] = {}
-    if params.source == "user_table":
-        if user_table is None:
-            raise ThresholdInputError("source is 'user_table' but raw_user_scores gave no table")
+    source = "pipeline" if user_table is None else "user_table"
+    if source == "user_table":
         long, rejects = _from_user_table(user_table)
         used = {"raw_user_scores": user_table}
     else:
         if frequencies is None or scores is None:
             raise ThresholdInputError(
-                "source is 'pipeline' but prm_concept_frequencies / prm_imitation_scores are "
-                "missing: run the frequency and similarity pipelines first, or set "
-                "threshold.source=user_table"
+                "prm_concept_frequencies / prm_imitation_scores are missing: run the frequency "
+                "and similarity pipelines first, or threshold your own table with "
+                "`kedro run --pipelines threshold_user_table`"
             )
         long, rejects = _from_pipeline(frequencies, scores, params.count_column)
         used = {"prm_concept_frequencies": frequencies, "prm_imitation_scores": scores}
@@ -246,8 +246,8 @@ def prepare_tables(
     concepts = concepts.reset_index(drop=True)
     ties = concepts.duplicated([*GROUP, "count"], keep=False)
     summary = {
-        "source": params.source,
-        "count_column": params.count_column if params.source == "pipeline" else "count",
+        "source": source,
+        "count_column": params.count_column if source == "pipeline" else "count",
         "inputs": inputs,
         "excluded": excluded,
         "exclude_not_found": not_found,

@@ -3,8 +3,8 @@
 The nodes that read most of the block take ``params:threshold`` (typed ``ThresholdParams``); the
 others take the sub-block they read (``params:threshold.paper``, ``.sensitivity``, ``.logistic``).
 Kedro hands those out as fields of the typed block (so they exist in every env, defaults
-included); they are annotated ``Any`` and parsed here, because Kedro cannot type a block and one
-of its sub-blocks in the same run. No torch/diffusers/open_clip here or in anything imported from
+included), annotated ``FromBlock[...]``: Kedro cannot type a block and one of its sub-blocks in
+the same run. No torch/diffusers/open_clip here or in anything imported from
 here (a test checks it).
 """
 
@@ -15,11 +15,11 @@ from typing import Any
 
 import pandas as pd
 
-from imitation_kedro.core.params import parse_params
+from imitation_kedro.core.params import FromBlock
 from imitation_kedro.core.progress import progress
 from imitation_kedro.pipelines.threshold import curves as _curves
 from imitation_kedro.pipelines.threshold import plots as _plots
-from imitation_kedro.pipelines.threshold.detect import THRESHOLD_COLUMNS, detect_group
+from imitation_kedro.pipelines.threshold.detect import detect_group
 from imitation_kedro.pipelines.threshold.inputs import GROUP, prepare_tables
 from imitation_kedro.pipelines.threshold.params import (
     PaperParams,
@@ -27,6 +27,7 @@ from imitation_kedro.pipelines.threshold.params import (
     ThresholdParams,
 )
 from imitation_kedro.pipelines.threshold.report import build_report
+from imitation_kedro.schemas import column_names
 
 logger = logging.getLogger(__name__)
 
@@ -43,16 +44,23 @@ DRAW_COLUMNS = ["domain", "model", "method", "draw", "cp", "threshold"]
 
 
 def prepare_threshold_inputs(
-    frequencies: pd.DataFrame | None,
-    scores: pd.DataFrame | None,
-    user_table: pd.DataFrame | None,
+    frequencies: pd.DataFrame,
+    scores: pd.DataFrame,
     params: ThresholdParams,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Join counts and scores (or read the user table), check, exclude, sort stably.
+    """Join the FIT chain's counts and scores, check, exclude, sort stably.
 
     Returns per-concept rows, per-prompt rows, rejected rows and an input summary.
     """
-    return prepare_tables(frequencies, scores, user_table, params)
+    return prepare_tables(frequencies, scores, None, params)
+
+
+def prepare_user_table_inputs(
+    user_table: pd.DataFrame,
+    params: ThresholdParams,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Read a user's own count/score table instead; the same checks, exclusions and sort."""
+    return prepare_tables(None, None, user_table, params)
 
 
 def fit_imitation_curves(concepts: pd.DataFrame, logistic: bool) -> pd.DataFrame:
@@ -89,7 +97,7 @@ def detect_thresholds(
         group_rows, group_draws = detect_group(domain, model, g.reset_index(drop=True), p, params)
         rows.extend(group_rows)
         draws.extend(group_draws)
-    table = pd.DataFrame(rows, columns=THRESHOLD_COLUMNS)
+    table = pd.DataFrame(rows, columns=column_names("out_thresholds"))
     if len(curves):
         fit = curves.set_index(GROUP)
         keys = pd.MultiIndex.from_frame(table[GROUP])
@@ -111,22 +119,41 @@ def detect_thresholds(
     return table, all_draws
 
 
-def sweep_penalties(concepts: pd.DataFrame, sensitivity: Any, paper: Any) -> pd.DataFrame:
+def summarise_threshold_metrics(thresholds: pd.DataFrame) -> dict[str, dict[str, float | int]]:
+    """Each found threshold and its interval as tracking metrics, ``threshold/<domain>/<model>/<method>``.
+
+    Groups without a threshold are left out (a metric cannot say "none"; the report does).
+    """
+    metrics: dict[str, dict[str, float | int]] = {}
+    found = thresholds[thresholds["status"] == "threshold"]
+    for r in found.itertuples(index=False):
+        for name in ("threshold", "ci_low", "ci_high"):
+            value = getattr(r, name)
+            if pd.notna(value):
+                metrics[f"{name}/{r.domain}/{r.model}/{r.method}"] = {"value": float(value), "step": 0}
+    return metrics
+
+
+def sweep_penalties(
+    concepts: pd.DataFrame,
+    sensitivity: FromBlock[SensitivityParams],
+    paper: FromBlock[PaperParams],
+) -> pd.DataFrame:
     """Paper threshold and number of change points vs PELT penalty (log grid + BIC-like)."""
-    s = parse_params(SensitivityParams, sensitivity, "threshold.sensitivity")
-    p = parse_params(PaperParams, paper, "threshold.paper")
-    grid = _curves.penalty_grid(s.penalty_min, s.penalty_max, s.n_penalties)
+    grid = _curves.penalty_grid(
+        sensitivity.penalty_min, sensitivity.penalty_max, sensitivity.n_penalties
+    )
     rows = []
     for (domain, model), g in concepts.groupby(GROUP, sort=True):
         if len(g) < 2 or g["score"].nunique() == 1:
             continue
         x, y = g["count"].to_numpy(float), g["score"].to_numpy(float)
-        for kind, pens in (("grid", grid), ("paper", [p.penalty])):
-            for r in _curves.sweep_penalty(x, y, pens, p.min_size, p.jump):
+        for kind, pens in (("grid", grid), ("paper", [paper.penalty])):
+            for r in _curves.sweep_penalty(x, y, pens, paper.min_size, paper.jump):
                 rows.append({"domain": domain, "model": model, "kind": kind, **r})
         bic = _curves.bic_penalty(y)
-        if s.include_bic and bic > 0:
-            for r in _curves.sweep_penalty(x, y, [bic], p.min_size, p.jump):
+        if sensitivity.include_bic and bic > 0:
+            for r in _curves.sweep_penalty(x, y, [bic], paper.min_size, paper.jump):
                 rows.append({"domain": domain, "model": model, "kind": "bic", **r})
     table = pd.DataFrame(rows, columns=SENSITIVITY_COLUMNS)
     table["n_change_points"] = table["n_change_points"].astype("int64")
@@ -142,10 +169,11 @@ def plot_threshold_figure(
     return fig, _plots.figure_png(fig)
 
 
-def plot_penalty_sensitivity(sensitivity: pd.DataFrame, paper: Any) -> tuple[Any, bytes]:
+def plot_penalty_sensitivity(
+    sensitivity: pd.DataFrame, paper: FromBlock[PaperParams]
+) -> tuple[Any, bytes]:
     """Threshold vs penalty per group (the paper's penalty marked) and its PNG bytes."""
-    p = parse_params(PaperParams, paper, "threshold.paper")
-    fig = _plots.sensitivity_figure(sensitivity, p.penalty)
+    fig = _plots.sensitivity_figure(sensitivity, paper.penalty)
     return fig, _plots.figure_png(fig)
 
 

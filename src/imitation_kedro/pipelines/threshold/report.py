@@ -38,12 +38,11 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def _table(df: pd.DataFrame, columns: list[str]) -> str:
+    """``columns`` of ``df`` as a markdown pipe table, each cell formatted by :func:`_fmt`."""
     if df.empty:
         return "_(none)_\n"
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in df[columns].itertuples(index=False):
-        lines.append("| " + " | ".join(_fmt(v).replace("|", "/") for v in row) + " |")
-    return "\n".join(lines) + "\n"
+    cells = df[columns].map(lambda v: _fmt(v).replace("|", "/"))
+    return cells.to_markdown(index=False, disable_numparse=True) + "\n"
 
 
 def _image(title: str, png: bytes | None, dataset: str, embed: bool) -> str:

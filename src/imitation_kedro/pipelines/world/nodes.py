@@ -31,64 +31,64 @@ from imitation_kedro.pipelines.world.params import (
 def plan_concepts(seed: int, concepts: ConceptParams) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Concept names, aliases, domains, planted frequencies and render specs.
 
-    Returns ``int_world_concept_specs`` (internal: planted frequency, spec JSON) and the public
+    Returns ``raw_world_concept_specs`` (internal: planted frequency, spec JSON) and the public
     ``raw_concepts`` (concept, slug, domain, aliases).
     """
     return _concepts.draw_concepts(seed, concepts)
 
 
 def render_reference_images(
-    int_world_concept_specs: pd.DataFrame, seed: int, concepts: ConceptParams, corpus: CorpusParams
+    raw_world_concept_specs: pd.DataFrame, seed: int, concepts: ConceptParams, corpus: CorpusParams
 ) -> pd.DataFrame:
     """``raw_reference_images``: each concept's held-out reference PNGs (never in the corpus)."""
-    return _concepts.render_references(int_world_concept_specs, seed, concepts, corpus.noise)
+    return _concepts.render_references(raw_world_concept_specs, seed, concepts, corpus.noise)
 
 
-def plan_corpus(int_world_concept_specs: pd.DataFrame, seed: int, corpus: CorpusParams) -> pd.DataFrame:
-    """``int_world_corpus_plan``: every corpus row, what its image shows, duplicates and traps."""
-    return _corpus.lay_out_rows(int_world_concept_specs, seed, corpus)
+def plan_corpus(raw_world_concept_specs: pd.DataFrame, seed: int, corpus: CorpusParams) -> pd.DataFrame:
+    """``raw_world_corpus_plan``: every corpus row, what its image shows, duplicates and traps."""
+    return _corpus.lay_out_rows(raw_world_concept_specs, seed, corpus)
 
 
-def shard_laion_captions(int_world_corpus_plan: pd.DataFrame, corpus: CorpusParams) -> dict[str, pd.DataFrame]:
+def shard_laion_captions(raw_world_corpus_plan: pd.DataFrame, corpus: CorpusParams) -> dict[str, pd.DataFrame]:
     """``raw_laion_captions``: the public caption shards in LAION-2B-en's columns."""
-    return _corpus.caption_shards(int_world_corpus_plan, corpus.rows_per_shard)
+    return _corpus.caption_shards(raw_world_corpus_plan, corpus.rows_per_shard)
 
 
 def render_corpus_images(
-    int_world_corpus_plan: pd.DataFrame,
-    int_world_concept_specs: pd.DataFrame,
+    raw_world_corpus_plan: pd.DataFrame,
+    raw_world_concept_specs: pd.DataFrame,
     seed: int,
     concepts: ConceptParams,
     corpus: CorpusParams,
 ) -> dict[str, pd.DataFrame]:
     """``raw_laion_images``: img2dataset-style shards of every image-bearing row (PNG bytes)."""
     return _corpus.image_shards(
-        int_world_corpus_plan, int_world_concept_specs, seed, list(concepts.domains), corpus
+        raw_world_corpus_plan, raw_world_concept_specs, seed, list(concepts.domains), corpus
     )
 
 
 def count_ground_truth(
-    int_world_corpus_plan: pd.DataFrame, int_world_concept_specs: pd.DataFrame
+    raw_world_corpus_plan: pd.DataFrame, raw_world_concept_specs: pd.DataFrame
 ) -> pd.DataFrame:
     """``raw_ground_truth``: true caption and image counts per concept (kept from the pipelines)."""
-    return _corpus.ground_truth(int_world_corpus_plan, int_world_concept_specs)
+    return _corpus.ground_truth(raw_world_corpus_plan, raw_world_concept_specs)
 
 
 def decode_training_images(raw_laion_images: Mapping[str, Any]) -> dict[str, Any]:
-    """``int_world_training_images``: every corpus image as one uint8 array, with its caption."""
+    """``feat_world_training_images``: every corpus image as one uint8 array, with its caption."""
     return _training.decode_images(raw_laion_images)
 
 
-def train_miniature_clip(int_world_training_images: dict[str, Any], seed: int, clip: ClipParams) -> Any:
+def train_miniature_clip(feat_world_training_images: dict[str, Any], seed: int, clip: ClipParams) -> Any:
     """``mdl_miniature_clip``: the miniature CLIP (an ``OpenClipBundle``), trained contrastively."""
-    return _training.train_clip_bundle(int_world_training_images, seed, clip)
+    return _training.train_clip_bundle(feat_world_training_images, seed, clip)
 
 
 def train_miniature_t2i(
-    int_world_training_images: dict[str, Any], mdl_miniature_clip: Any, seed: int, t2i: T2IParams
+    feat_world_training_images: dict[str, Any], mdl_miniature_clip: Any, seed: int, t2i: T2IParams
 ) -> Any:
     """``mdl_t2i``: the miniature latent text-to-image diffusers pipeline (frozen CLIP text tower)."""
-    return _training.train_t2i_pipeline(int_world_training_images, mdl_miniature_clip, seed, t2i)
+    return _training.train_t2i_pipeline(feat_world_training_images, mdl_miniature_clip, seed, t2i)
 
 
 def evaluate_world(  # noqa: PLR0913

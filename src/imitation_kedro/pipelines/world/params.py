@@ -1,17 +1,17 @@
 """Typed parameters of the ``world`` pipeline (conf/<env>/parameters_world.yml, key ``world``).
 
 Nodes take ``params:world.seed`` and one sub-block each (``params:world.concepts`` ...), typed by
-the classes below; ``WorldParams`` (the whole block, with the rules that span sub-blocks) is
-checked at start-up by ``ParameterValidationHook``. No node takes the whole typed block: Kedro
-cannot type a block and one of its sub-blocks in the same run.
+the models below, which Kedro validates before any node runs; ``WorldParams`` (the whole block,
+with the rule that spans sub-blocks) is checked at start-up by ``ParameterValidationHook``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
-from imitation_kedro.core.params import ParameterError, Params
+from pydantic import Field, field_validator, model_validator
+
+from imitation_kedro.core.params import Params
 from imitation_kedro.core.phrase_rule import normalise_phrase
 
 DEFAULT_SPECIAL_NAMES = [
@@ -28,54 +28,58 @@ DEFAULT_SPECIAL_NAMES = [
 ]
 
 
-@dataclass(frozen=True)
 class ConceptParams(Params):
     """How many concepts, their names and their planted image frequencies."""
 
-    _where = "world.concepts"  # named in errors when Kedro builds the sub-block alone
-
-    n_concepts: int = 100
-    domains: list[str] = field(default_factory=lambda: ["style", "motif"])
-    special_names: list[str] = field(default_factory=lambda: list(DEFAULT_SPECIAL_NAMES))
-    alias_rate: float = 0.4
+    n_concepts: int = Field(100, ge=2)
+    domains: list[str] = Field(default_factory=lambda: ["style", "motif"], min_length=1)
+    special_names: list[str] = Field(default_factory=lambda: list(DEFAULT_SPECIAL_NAMES))
+    alias_rate: float = Field(0.4, ge=0, le=1)
     n_references: int = 12
     min_references: int = 10
-    min_frequency: int = 1
+    min_frequency: int = Field(1, ge=1)
     max_frequency: int = 10000
 
-    def validate(self) -> None:
-        if self.n_concepts < 2:
-            raise ParameterError(f"concepts.n_concepts must be >= 2, got {self.n_concepts}")
-        if not self.domains or len(set(self.domains)) != len(self.domains):
-            raise ParameterError(f"concepts.domains must be distinct and non-empty: {self.domains}")
-        if self.n_references < self.min_references:
-            raise ParameterError(
-                f"concepts.n_references={self.n_references} is fewer than the "
-                f"{self.min_references} held-out references asked (concepts.min_references)"
-            )
-        if not 1 <= self.min_frequency <= self.max_frequency:
-            raise ParameterError(
-                "concepts.min_frequency/max_frequency must satisfy 1 <= min <= max, got "
-                f"{self.min_frequency}/{self.max_frequency}"
-            )
-        if not 0.0 <= self.alias_rate <= 1.0:
-            raise ParameterError(f"concepts.alias_rate must be in [0, 1], got {self.alias_rate}")
-        if len(self.special_names) > self.n_concepts:
-            raise ParameterError(
-                f"concepts.special_names has {len(self.special_names)} names but "
-                f"concepts.n_concepts is {self.n_concepts}"
-            )
+    @field_validator("domains")
+    @classmethod
+    def _distinct_domains(cls, domains: list[str]) -> list[str]:
+        if len(set(domains)) != len(domains):
+            raise ValueError(f"domains must be distinct: {domains}")
+        return domains
+
+    @field_validator("special_names")
+    @classmethod
+    def _distinct_names(cls, names: list[str]) -> list[str]:
         seen: dict[str, str] = {}
-        for name in self.special_names:
+        for name in names:
             norm = normalise_phrase(name)
             if not norm:
-                raise ParameterError(f"concepts.special_names: {name!r} has no letters or digits")
+                raise ValueError(f"{name!r} has no letters or digits")
             if norm in seen:
-                raise ParameterError(
-                    f"concepts.special_names: {seen[norm]!r} and {name!r} are the same name after "
-                    f"normalisation ({norm!r})"
+                raise ValueError(
+                    f"{seen[norm]!r} and {name!r} are the same name after normalisation ({norm!r})"
                 )
             seen[norm] = name
+        return names
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ConceptParams:
+        if self.n_references < self.min_references:
+            raise ValueError(
+                f"n_references={self.n_references} is fewer than the {self.min_references} "
+                "held-out references asked (min_references)"
+            )
+        if self.min_frequency > self.max_frequency:
+            raise ValueError(
+                "min_frequency/max_frequency must satisfy 1 <= min <= max, got "
+                f"{self.min_frequency}/{self.max_frequency}"
+            )
+        if len(self.special_names) > self.n_concepts:
+            raise ValueError(
+                f"special_names has {len(self.special_names)} names but n_concepts is "
+                f"{self.n_concepts}"
+            )
+        return self
 
     def frequencies(self) -> list[int]:
         """Planted image counts, log-spaced from min to max (one per concept, ascending)."""
@@ -84,49 +88,32 @@ class ConceptParams(Params):
         return [int(round(lo * math.exp(ratio * i / (n - 1)))) for i in range(n)]
 
 
-@dataclass(frozen=True)
 class CorpusParams(Params):
     """The LAION-like corpus: size, sharding and the traps a real corpus has."""
 
-    _where = "world.corpus"  # named in errors when Kedro builds the sub-block alone
-
     n_rows: int = 200000
-    rows_per_shard: int = 50000
+    rows_per_shard: int = Field(50000, ge=1)
     background_image_rows: int = 4000
-    mismatch_rate: float = 0.03
-    unnamed_rate: float = 0.03
-    alias_caption_rate: float = 0.3
-    duplicate_rate: float = 0.02
-    empty_caption_rate: float = 0.01
-    foreign_caption_rate: float = 0.02
-    case_variant_rate: float = 0.2
+    mismatch_rate: float = Field(0.03, ge=0, le=1)
+    unnamed_rate: float = Field(0.03, ge=0, le=1)
+    alias_caption_rate: float = Field(0.3, ge=0, le=1)
+    duplicate_rate: float = Field(0.02, ge=0, le=1)
+    empty_caption_rate: float = Field(0.01, ge=0, le=1)
+    foreign_caption_rate: float = Field(0.02, ge=0, le=1)
+    case_variant_rate: float = Field(0.2, ge=0, le=1)
     image_size: int = 32
     noise: float = 0.05
 
-    def validate(self) -> None:
-        for key in (
-            "mismatch_rate",
-            "unnamed_rate",
-            "alias_caption_rate",
-            "duplicate_rate",
-            "empty_caption_rate",
-            "foreign_caption_rate",
-            "case_variant_rate",
-        ):
-            value = getattr(self, key)
-            if not 0.0 <= value <= 1.0:
-                raise ParameterError(f"corpus.{key} must be in [0, 1], got {value}")
-        if self.rows_per_shard < 1:
-            raise ParameterError(f"corpus.rows_per_shard must be >= 1, got {self.rows_per_shard}")
-        if self.image_size != 32:
-            raise ParameterError(f"corpus.image_size: only 32 is supported, got {self.image_size}")
+    @field_validator("image_size")
+    @classmethod
+    def _supported_size(cls, size: int) -> int:
+        if size != 32:
+            raise ValueError(f"only 32 is supported, got {size}")
+        return size
 
 
-@dataclass(frozen=True)
 class ClipParams(Params):
     """The miniature CLIP (open_clip custom config) and its contrastive training."""
-
-    _where = "world.clip"  # named in errors when Kedro builds the sub-block alone
 
     embed_dim: int = 64
     vision_width: int = 64
@@ -143,11 +130,8 @@ class ClipParams(Params):
     learning_rate: float = 2e-3
 
 
-@dataclass(frozen=True)
 class T2IParams(Params):
     """The miniature latent text-to-image model and its training."""
-
-    _where = "world.t2i"  # named in errors when Kedro builds the sub-block alone
 
     latent_dim: int = 64
     pca_fit_rows: int = 20000
@@ -156,48 +140,40 @@ class T2IParams(Params):
     steps: int = 1000
     batch_size: int = 256
     learning_rate: float = 1e-3
-    caption_dropout: float = 0.1
+    caption_dropout: float = Field(0.1, ge=0, lt=1)
     train_timesteps: int = 1000
 
-    def validate(self) -> None:
-        if not 0.0 <= self.caption_dropout < 1.0:
-            raise ParameterError(f"t2i.caption_dropout must be in [0, 1), got {self.caption_dropout}")
 
-
-@dataclass(frozen=True)
 class ReportParams(Params):
     """How the world report measures imitation (generations vs references, miniature CLIP)."""
 
-    _where = "world.report"  # named in errors when Kedro builds the sub-block alone
-
-    images_per_concept: int = 8
+    images_per_concept: int = Field(8, ge=1)
     guidance_scale: float = 4.0
     num_inference_steps: int = 20
     prompt_template: str = "an image of {name}"
     min_retrieval_rate: float = 0.5
     min_rho: float = 0.5
 
-    def validate(self) -> None:
-        if "{name}" not in self.prompt_template:
-            raise ParameterError(f"report.prompt_template must contain {{name}}: {self.prompt_template!r}")
-        if self.images_per_concept < 1:
-            raise ParameterError(f"report.images_per_concept must be >= 1, got {self.images_per_concept}")
+    @field_validator("prompt_template")
+    @classmethod
+    def _has_name_slot(cls, template: str) -> str:
+        if "{name}" not in template:
+            raise ValueError(f"must contain {{name}}: {template!r}")
+        return template
 
 
-@dataclass(frozen=True)
 class WorldParams(Params):
     """All ``world`` parameters."""
 
-    _where = "world"
-
     seed: int = 20240601
-    concepts: ConceptParams = field(default_factory=ConceptParams)
-    corpus: CorpusParams = field(default_factory=CorpusParams)
-    clip: ClipParams = field(default_factory=ClipParams)
-    t2i: T2IParams = field(default_factory=T2IParams)
-    report: ReportParams = field(default_factory=ReportParams)
+    concepts: ConceptParams = Field(default_factory=ConceptParams)
+    corpus: CorpusParams = Field(default_factory=CorpusParams)
+    clip: ClipParams = Field(default_factory=ClipParams)
+    t2i: T2IParams = Field(default_factory=T2IParams)
+    report: ReportParams = Field(default_factory=ReportParams)
 
-    def validate(self) -> None:
+    @model_validator(mode="after")
+    def _corpus_holds_the_concepts(self) -> WorldParams:
         freqs = self.concepts.frequencies()
         named = sum(freqs)
         traps = sum(
@@ -206,8 +182,10 @@ class WorldParams(Params):
         )
         need = named + traps + self.corpus.background_image_rows
         if self.concepts.max_frequency > self.corpus.n_rows or need > self.corpus.n_rows:
-            raise ParameterError(
-                f"concepts.max_frequency={self.concepts.max_frequency}: the planted frequencies need "
-                f"{named} concept rows (+{traps} trap rows, +{self.corpus.background_image_rows} "
-                f"corpus.background_image_rows) but corpus.n_rows is {self.corpus.n_rows}"
+            raise ValueError(
+                f"concepts.max_frequency={self.concepts.max_frequency}: the planted frequencies "
+                f"need {named} concept rows (+{traps} trap rows, "
+                f"+{self.corpus.background_image_rows} corpus.background_image_rows) but "
+                f"corpus.n_rows is {self.corpus.n_rows}"
             )
+        return self

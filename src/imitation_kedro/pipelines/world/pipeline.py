@@ -10,9 +10,9 @@ SEED = "params:world.seed"
 CONCEPTS = "params:world.concepts"
 CORPUS = "params:world.corpus"
 REPORT = "params:world.report"
-SPECS = "int_world_concept_specs"
-PLAN = "int_world_corpus_plan"
-IMAGES = "int_world_training_images"
+SPECS = "raw_world_concept_specs"
+PLAN = "raw_world_corpus_plan"
+IMAGES = "feat_world_training_images"
 
 
 def create_pipeline(**kwargs) -> Pipeline:
