@@ -52,7 +52,7 @@ def test_registry_lists_the_packages_and_the_composites(project_root):
 
 
 def test_a_mistyped_pipeline_gets_kedros_suggestion_in_a_few_lines(project_root):
-    out = _kedro(["run", "--pipelines", "thresold"], project_root, COLUMNS="200")
+    out = _kedro(["run", "--pipelines", "thresold"], project_root, COLUMNS="80")
     text = out.stdout + out.stderr
     assert out.returncode != 0
     assert "Failed to find the pipeline named 'thresold'" in text
