@@ -4,18 +4,23 @@ import logging
 
 __version__ = "0.1.0"
 
+# Third-party warnings that every `kedro` command would print and no user can act on. Kedro
+# routes warnings through the ``py.warnings`` logger; a logging filter also reaches warnings
+# that a library raises inside its own ``catch_warnings`` (mlflow does), which a ``warnings``
+# filter cannot.
+_SILENCED = (
+    # kedro-mlflow defines an mlflow PythonModel without type hints when its CLI plugin loads;
+    # the project logs no pyfunc models.
+    "Add type hints to the `predict` method",
+    # Kedro 1.7 and kedro-mlflow register their resolvers with OmegaConf's old name.
+    "register_new_resolver() is deprecated",
+)
 
-class _NoPyfuncTypeHintAdvice(logging.Filter):
-    """Drop mlflow's "Add type hints to the `predict` method" warning.
 
-    kedro-mlflow defines an mlflow PythonModel without type hints when Kedro loads its CLI
-    plugin, and mlflow warns about it on every `kedro` command (inside its own
-    ``catch_warnings``, so a ``warnings`` filter cannot reach it; Kedro routes warnings through
-    the ``py.warnings`` logger). The project logs no pyfunc models, so the advice never applies.
-    """
-
+class _SilenceKnownWarnings(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return "Add type hints to the `predict` method" not in record.getMessage()
+        message = record.getMessage()
+        return not any(text in message for text in _SILENCED)
 
 
-logging.getLogger("py.warnings").addFilter(_NoPyfuncTypeHintAdvice())
+logging.getLogger("py.warnings").addFilter(_SilenceKnownWarnings())

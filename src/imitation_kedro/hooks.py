@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,75 @@ class ParameterValidationHook:
                 f"invalid parameters (env {env!r}):\n{problems}\n"
                 "Fix conf/<env>/parameters_<pipeline>.yml or the --params override."
             ) from None
+
+
+class MissingInputsError(click.ClickException):
+    """A run needs datasets that no earlier run has written: names each and what writes it."""
+
+
+# Composites repeat their parts' outputs: name the part a user can run on its own.
+_COMPOSITES = {"__default__", "fit"}
+
+
+def _location(catalog: Any, name: str) -> str | None:
+    """Where a file-backed dataset lives (its ``path`` or ``filepath``), else None."""
+    try:
+        described = catalog.get(name)._describe()
+    except Exception:  # a dataset that cannot describe itself has no comparable location
+        return None
+    where = described.get("path") or described.get("filepath")
+    return str(Path(str(where)).resolve()) if where else None
+
+
+def missing_inputs(pipeline: Any, catalog: Any, registered: dict[str, Any]) -> list[str]:
+    """One line per free input of ``pipeline`` that another pipeline writes and is not there yet.
+
+    A writer is found by dataset name, or by location when two entries read the same folder
+    (the backdoor's ``raw_backdoor_pairs`` is the world's ``raw_laion_images``). Inputs no
+    registered pipeline writes (a user's table, an optional cache) are left to their dataset:
+    some load as empty by design.
+    """
+    writers: dict[str, set[str]] = {}
+    for name, other in registered.items():
+        if name in _COMPOSITES:
+            continue
+        for output in other.all_outputs():
+            writers.setdefault(output, set()).add(name)
+    by_location: dict[str, set[str]] = {}
+    for output, names in writers.items():
+        if (where := _location(catalog, output)) is not None:
+            by_location.setdefault(where, set()).update(names)
+    written_here = {_location(catalog, output) for output in pipeline.all_outputs()} - {None}
+    lines = []
+    for name in sorted(pipeline.inputs()):
+        if name.startswith("params:") or name == "parameters":
+            continue
+        where = _location(catalog, name)
+        if where in written_here:  # another name for a folder this run writes before reading it
+            continue
+        found = writers.get(name) or by_location.get(where or "", set())
+        if found and not catalog.exists(name):
+            runs = " or ".join(f"`kedro run --pipelines {w}`" for w in sorted(found))
+            shown = os.path.relpath(where) if where else "in memory"
+            lines.append(f"  {name} ({shown}): not written yet; {runs} writes it")
+    return lines
+
+
+class MissingInputsHook:
+    """Stop a run before its first node when an input another pipeline writes does not exist
+    yet, naming the pipeline to run first (instead of a loader traceback mid-run)."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        from kedro.framework.project import pipelines
+
+        lines = missing_inputs(pipeline, catalog, dict(pipelines))
+        if lines:
+            raise MissingInputsError(
+                "this run needs datasets that do not exist yet:\n"
+                + "\n".join(lines)
+                + "\n(`kedro run` runs the whole FIT chain; the README lists the pipelines.)"
+            )
 
 
 class RunSummaryHook:

@@ -2,6 +2,7 @@
 
 from imitation_kedro.hooks import (
     DistributedHook,
+    MissingInputsHook,
     ParameterValidationHook,
     RunSummaryHook,
     SparkHook,
@@ -12,6 +13,7 @@ HOOKS = (
     RunSummaryHook(),
     SparkHook(),
     DistributedHook(),
+    MissingInputsHook(),
 )
 
 CONFIG_LOADER_ARGS = {
