@@ -79,3 +79,35 @@ def test_kedro_run_on_a_fresh_checkout_says_what_to_run_first(tmp_path):
     assert "Traceback" not in text, text[-3000:]
     assert "prm_concept_frequencies" in text and "`kedro run --pipelines frequency` writes it" in text
     assert "prm_imitation_scores" in text and "`kedro run --pipelines similarity` writes it" in text
+
+
+def test_run_summary_ends_with_where_the_reports_are(tmp_path, caplog):
+    """In-memory datasets stay out of the summary; the last lines are the saved report files."""
+    import logging
+
+    from kedro.io import Version
+
+    from imitation_kedro.hooks import RunSummaryHook
+
+    catalog = DataCatalog.from_config(
+        {
+            "rpt_report": {"type": "text.TextDataset", "filepath": str(tmp_path / "report.md"),
+                           "versioned": True},
+            "int_scratch": {"type": "MemoryDataset"},
+        },
+        load_versions={},
+        save_version="2026-12-06T00.00.00.000Z",
+    )
+    assert isinstance(catalog.get("rpt_report")._version, Version)
+    hook = RunSummaryHook()
+    hook.before_pipeline_run(catalog)
+    for name, data in (("rpt_report", "# report"), ("int_scratch", "x")):
+        catalog.save(name, data)
+        hook.after_dataset_saved(name, data)
+    with caplog.at_level(logging.INFO, logger="imitation_kedro.hooks"):
+        hook.after_pipeline_run()
+    summary, reports = caplog.messages[-2:]
+    assert "int_scratch" not in summary and "rpt_report" in summary
+    (listed,) = reports.splitlines()[1:]
+    saved = Path(listed.strip())
+    assert saved.is_file() and saved.read_text() == "# report"

@@ -14,6 +14,8 @@ _SILENCED = (
     "Add type hints to the `predict` method",
     # Kedro 1.7 and kedro-mlflow register their resolvers with OmegaConf's old name.
     "register_new_resolver() is deprecated",
+    # diffusers warns on every `.to(dtype)` of a model even when the list of such modules is empty.
+    "should be kept in float32: []",
 )
 
 
@@ -23,4 +25,5 @@ class _SilenceKnownWarnings(logging.Filter):
         return not any(text in message for text in _SILENCED)
 
 
-logging.getLogger("py.warnings").addFilter(_SilenceKnownWarnings())
+for _logger in ("py.warnings", "diffusers.models.modeling_utils"):
+    logging.getLogger(_logger).addFilter(_SilenceKnownWarnings())

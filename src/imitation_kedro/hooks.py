@@ -125,7 +125,8 @@ class MissingInputsHook:
 
 
 class RunSummaryHook:
-    """Log one short table of the datasets a run saved (name, version, rows)."""
+    """Log one short table of the datasets a run saved to disk (name, size, version), then
+    where its reports and figures are: the last lines a user sees."""
 
     def __init__(self) -> None:
         self._saved: dict[str, dict[str, Any]] = {}
@@ -144,19 +145,33 @@ class RunSummaryHook:
 
     @hook_impl
     def after_pipeline_run(self) -> None:
-        if not self._saved:
+        on_disk = {n: info for n, info in self._saved.items() if _location(self._catalog, n)}
+        if not on_disk:
             return
         elapsed = time.perf_counter() - self._start
-        rows = []
-        for name, info in sorted(self._saved.items()):
+        rows, reports = [], []
+        for name, info in sorted(on_disk.items()):
             version = _version_of(self._catalog, name)
             rows.append(f"  {name}: {info['rows']}" + (f" @ {version}" if version != "-" else ""))
+            if name.startswith("rpt_"):
+                reports.append(f"  {_saved_path(self._catalog, name, version)}")
         logger.info(
             "Run summary: %d datasets saved in %.1f s (versioned ones marked @ version)\n%s",
             len(rows),
             elapsed,
             "\n".join(rows),
         )
+        if reports:
+            logger.info("Reports and figures of this run:\n%s", "\n".join(reports))
+
+
+def _saved_path(catalog: Any, name: str, version: str) -> str:
+    """The file a dataset saved, relative to the working folder (Kedro's versioned layout:
+    ``<filepath>/<version>/<file name>``)."""
+    where = Path(_location(catalog, name) or name)
+    if version != "-":
+        where = where / version / where.name
+    return os.path.relpath(where)
 
 
 def _size_of(data: Any) -> str:
