@@ -5,13 +5,14 @@ from __future__ import annotations
 import graphlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from kedro.pipeline import Pipeline
+
+from tests.fixtures.project import copy_project
 
 ENV = {
     **os.environ,
@@ -34,14 +35,8 @@ def _kedro(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProces
 
 
 @pytest.fixture
-def project_copy(project_root, tmp_path) -> Path:
-    """conf + pyproject in a temporary folder (the package is imported from the venv)."""
-    for item in ("pyproject.toml", "conf", "examples"):
-        src = project_root / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / item)
-    (tmp_path / "src").mkdir()
-    (tmp_path / "data").mkdir()
-    return tmp_path
+def project_copy(tmp_path) -> Path:
+    return copy_project(tmp_path)
 
 
 def test_registry_lists_the_packages_and_the_composites(project_root):

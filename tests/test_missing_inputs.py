@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from kedro.io import DataCatalog
 from kedro.pipeline import Node, Pipeline
 
 from imitation_kedro.hooks import missing_inputs
+from tests.fixtures.project import copy_project
 
 ENV = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1", "IMITATION_KEDRO_PROGRESS": "0"}
 
@@ -64,12 +64,7 @@ def test_existing_inputs_and_inputs_the_run_writes_itself_pass(tmp_path):
 
 
 def test_kedro_run_on_a_fresh_checkout_says_what_to_run_first(tmp_path):
-    root = Path(__file__).resolve().parents[1]
-    for item in ("pyproject.toml", "conf", "examples"):
-        src = root / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / item)
-    (tmp_path / "src").mkdir()
-    (tmp_path / "data").mkdir()
+    copy_project(tmp_path)
     out = subprocess.run(
         [sys.executable, "-m", "kedro", "run", "--env", "test", "--pipelines", "threshold"],
         cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300,

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.project import copy_project
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "fit_thresholds.ipynb"
 THRESHOLDS = Path("data/07_model_output/thresholds.parquet")
@@ -77,14 +79,9 @@ def test_notebook_is_committed_without_outputs():
 def test_notebook_runs_and_compares_two_threshold_versions(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
-    project = tmp_path / "project"
-    project.mkdir()
-    for item in ("pyproject.toml", "conf", "examples"):
-        src = ROOT / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, project / item)
+    project = copy_project(tmp_path / "project")
     shutil.rmtree(project / "conf" / "local")  # a developer's overrides must not leak in
     (project / "conf" / "local").mkdir()
-    (project / "src").mkdir()  # the package is imported from the installed venv
     for folder in DATA_FOLDERS:
         (project / "data" / folder).mkdir(parents=True)
 

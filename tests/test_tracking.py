@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 import yaml
+
+from tests.fixtures.project import copy_project, run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 WRAPPER = "imitation_kedro.datasets.mlflow_artifact.VersionedMlflowArtifactDataset"
@@ -177,24 +176,9 @@ def test_a_kedro_run_is_an_mlflow_run_with_the_report_and_figure(tmp_path):
     """The user-table threshold pipeline in a project copy, on the default store (mlruns/)."""
     from mlflow.tracking import MlflowClient
 
-    for item in ("pyproject.toml", "conf", "examples"):
-        src = ROOT / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / item)
+    copy_project(tmp_path)
     (tmp_path / "conf/test/mlflow.yml").unlink()  # the base store, as `kedro run` uses it
-    (tmp_path / "src").mkdir()  # the package itself is imported from the installed venv
-    (tmp_path / "data").mkdir()
-    # a script file, not `python -c`: pyspark (imported by pandera) exits 0 under `-c`,
-    # taking it for a doctest run without Spark Connect
-    script = tmp_path / "run_threshold.py"
-    script.write_text(RUN_SCRIPT)
-    proc = subprocess.run(
-        [sys.executable, str(script), str(tmp_path)],
-        cwd=tmp_path,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_script(tmp_path, RUN_SCRIPT, ENV)
     assert proc.returncode == 0, proc.stderr[-4000:]
     pipeline = json.loads(proc.stdout.split("RESULT", 1)[1])["pipeline"]
 

@@ -112,7 +112,7 @@ class MissingInputsHook:
     yet, naming the pipeline to run first (instead of a loader traceback mid-run)."""
 
     @hook_impl
-    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+    def before_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
         from kedro.framework.project import pipelines
 
         lines = missing_inputs(pipeline, catalog, dict(pipelines))

@@ -128,10 +128,6 @@ class EpochCheckpoints:
     def __init__(self, folder: str | Path | None = None) -> None:
         self.folder = Path(folder) if folder is not None else None
 
-    @property
-    def enabled(self) -> bool:
-        return self.folder is not None
-
     def __repr__(self) -> str:
         return f"EpochCheckpoints({str(self.folder) if self.folder else None!r})"
 

@@ -14,8 +14,6 @@ values are.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from typing import Any
 
 import numpy as np
@@ -24,21 +22,6 @@ import pandera.pandas as pa
 from pandas.api import types as pt
 from pandera import dtypes
 from pandera.engines import pandas_engine
-
-
-def _mark_spark_connect_unavailable() -> None:
-    """Without grpc, make ``import pyspark.sql.connect`` an ImportError, not an exit.
-
-    Kedro's pandera adapter probes for pyspark frames (``import pandera.pyspark``, which tries
-    Spark Connect). pyspark 4 without its connect extras then calls ``sys.exit(0)`` when
-    ``__main__`` has no file (``python -c``), silently ending the run; elsewhere it raises
-    ImportError, so this changes nothing but that exit.
-    """
-    if importlib.util.find_spec("pyspark") and not importlib.util.find_spec("grpc"):
-        sys.modules.setdefault("pyspark.sql.connect", None)
-
-
-_mark_spark_connect_unavailable()
 
 __all__ = [
     "CONCEPT",

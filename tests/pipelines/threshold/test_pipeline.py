@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -17,6 +16,7 @@ from kedro.runner import SequentialRunner
 from imitation_kedro.pipelines.threshold import create_pipeline
 from imitation_kedro.pipelines.threshold.params import ThresholdParams
 from imitation_kedro.pipelines.threshold.pipeline import create_user_table_pipeline
+from tests.fixtures.project import copy_project, run_script
 
 ROOT = Path(__file__).resolve().parents[3]
 ENV = {
@@ -110,23 +110,7 @@ RUN_SCRIPT = textwrap.dedent("""
 
 def test_kedro_run_on_the_example_user_table_without_torch(tmp_path):
     """`kedro run --pipelines threshold_user_table` in a project copy."""
-    for item in ("pyproject.toml", "conf", "examples"):
-        src = ROOT / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / item)
-    (tmp_path / "src").mkdir()  # the package itself is imported from the installed venv
-    (tmp_path / "data").mkdir()
-    # A script file, not `python -c`: pyspark (imported by pandera and kedro-mlflow) takes a
-    # main module without __file__ for a doctest run and exits 0 mid-run.
-    script = tmp_path / "run_threshold.py"
-    script.write_text(RUN_SCRIPT)
-    proc = subprocess.run(
-        [sys.executable, str(script), str(tmp_path)],
-        cwd=tmp_path,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_script(copy_project(tmp_path), RUN_SCRIPT, ENV)
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads(proc.stdout.split("RESULT", 1)[1])
     assert result["heavy"] == []

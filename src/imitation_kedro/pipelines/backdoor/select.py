@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 GROUP = ["pretrain_objective", "pretrain_seed", "clean_objective"]
-RUN = ["lr", "lambda_ssl", "epoch"]
 
 
 def select_points(results: pd.DataFrame, caps: list[float], selection_split: str) -> pd.DataFrame:
