@@ -35,3 +35,9 @@ lint: install-dev
 
 viz: install
 	$(BIN)/kedro viz run --host 127.0.0.1 --no-browser
+
+# Keep the latest KEEP versions of every versioned dataset under data/ (and every version a kept
+# one was made from, per its provenance record): make clean-versions KEEP=3
+KEEP ?= 5
+clean-versions: $(BIN)/python
+	$(BIN)/python -m imitation_kedro.versions --keep $(KEEP) --data data

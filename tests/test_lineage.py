@@ -23,7 +23,7 @@ ENV = {
 }
 REGISTERED = {
     "__default__", "fit", "world", "frequency", "generation", "similarity", "threshold",
-    "threshold_user_table", "backdoor",
+    "threshold_user_table", "backdoor", "counterfactual",
 }
 
 
@@ -128,12 +128,15 @@ def _layer_cycle(pipe, layer_of: dict[str, str]) -> tuple[str, ...] | None:
 
 
 @pytest.mark.parametrize("env", ["test", "paper"])
-def test_every_pipeline_has_an_order_of_layers(project_root, env):
+def test_every_pipeline_has_an_order_of_layers(project_root, env, monkeypatch):
     """Layers that match prefixes and follow the data: no pipeline's view loses its layers."""
     from kedro.config import OmegaConfigLoader
     from kedro.io import DataCatalog
 
+    from imitation_kedro import pipeline_registry
     from imitation_kedro.pipeline_registry import register_pipelines
+
+    monkeypatch.setattr(pipeline_registry, "_active_env", [env])  # paper: the per-model layout
 
     conf = OmegaConfigLoader(str(project_root / "conf"), base_env="base", default_run_env=env)
     catalog_conf = conf["catalog"]
@@ -165,3 +168,28 @@ def test_every_registered_node_is_in_its_package_readme(project_root):
             if f"`{node.name.removeprefix(namespace + '.')}`" not in readme:
                 missing.append(f"{name}: {node.name}")
     assert not missing, missing
+
+
+def test_the_paper_lineage_shows_each_paper_and_each_model(tmp_path):
+    """`kedro viz build` in the paper env: a namespace per paper (fit, backdoor) and one generation
+    and one similarity namespace per paper model, side by side; the miniature env keeps one."""
+    import json
+
+    from imitation_kedro.pipeline_registry import PAPER_MODELS
+    from tests.rehearsal.project_copy import paper_project_copy
+
+    project_copy = paper_project_copy(tmp_path / "project")
+    out = _kedro(["viz", "build"], project_copy, KEDRO_ENV="paper")
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    api = project_copy / "build" / "api"
+    main = json.loads((api / "main").read_text())
+    namespaces = set(main["modular_pipelines"])
+    assert {"fit", "fit.frequency", "fit.threshold"} <= namespaces
+    for model in PAPER_MODELS:
+        assert {f"fit.generation.{model}", f"fit.similarity.{model}"} <= namespaces, model
+    backdoor = json.loads((api / "pipelines" / "backdoor").read_text())
+    assert "backdoor" in backdoor["modular_pipelines"]
+    assert not any(ns.startswith("world") for ns in namespaces)  # the paper run writes no raw data
+    by_id = {n["id"]: n["name"] for n in main["nodes"]}
+    sd21 = main["modular_pipelines"]["fit.similarity.sd21"]
+    assert "fit.generation.sd21.int_generation_manifest" in {by_id[i] for i in sd21["inputs"]}

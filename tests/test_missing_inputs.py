@@ -74,6 +74,8 @@ def test_kedro_run_on_a_fresh_checkout_says_what_to_run_first(tmp_path):
     assert "Traceback" not in text, text[-3000:]
     assert "prm_concept_frequencies" in text and "`kedro run --pipelines frequency` writes it" in text
     assert "prm_imitation_scores" in text and "`kedro run --pipelines similarity` writes it" in text
+    assert "`kedro run --pipelines threshold_user_table`" in text  # the no-upstream alternative
+    assert "raw_threshold_world_truth" not in text  # optional: the report does without it
 
 
 def test_run_summary_ends_with_where_the_reports_are(tmp_path, caplog):

@@ -42,10 +42,10 @@ DATA_FOLDERS = (
 )
 
 
-def _kedro(project: Path, *params: str) -> None:
+def _kedro(project: Path, *params: str, pipeline: str = "threshold_user_table") -> None:
     kedro = Path(sys.executable).with_name("kedro")
     proc = subprocess.run(
-        [str(kedro), "run", "--pipelines", "threshold_user_table", *params],
+        [str(kedro), "run", "--pipelines", pipeline, *params],
         cwd=project,
         env=ENV,
         capture_output=True,
@@ -75,15 +75,57 @@ def test_notebook_is_committed_without_outputs():
     assert all(not c.outputs and c.execution_count is None for c in code)
 
 
-@pytest.mark.slow
-def test_notebook_runs_and_compares_two_threshold_versions(tmp_path):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+def _fresh_project(tmp_path: Path) -> Path:
     project = copy_project(tmp_path / "project")
     shutil.rmtree(project / "conf" / "local")  # a developer's overrides must not leak in
     (project / "conf" / "local").mkdir()
     for folder in DATA_FOLDERS:
         (project / "data" / folder).mkdir(parents=True)
+    return project
+
+
+def _execute(project: Path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    client = nbclient.NotebookClient(
+        nb, kernel_name="python3", timeout=240, resources={"metadata": {"path": str(project)}}
+    )
+    client.execute()  # raises CellExecutionError naming the failing cell
+    return nb
+
+
+@pytest.mark.slow
+def test_notebook_after_the_readme_sequence(tmp_path):
+    """README order: `kedro run --pipelines threshold` (the FIT chain's tables), then the user
+    table, then the notebook. The rows differ between the two versions (the notebook once
+    crashed on them: itertuples renames `_merge`), and SOURCE="auto" must plot the user table,
+    the source of the latest thresholds, not the FIT chain's points."""
+    from tests.pipelines.threshold.conftest import contract_tables
+
+    project = _fresh_project(tmp_path)
+    counts = [10 * i + 110 for i in range(40)]
+    freq, scores = contract_tables(counts, [0.2] * 20 + [0.6] * 20, domain="style", models=("m1",))
+    version = "2026-01-01T00.00.00.000Z"  # as the FIT chain would have saved them
+    for frame, name in ((freq, "concept_frequencies"), (scores, "imitation_scores")):
+        folder = project / "data/03_primary" / f"{name}.parquet" / version
+        folder.mkdir(parents=True)
+        frame.to_parquet(folder / f"{name}.parquet")
+    _kedro(project, "--env", "test", pipeline="threshold")  # test sizes: fewer bootstrap draws
+    time.sleep(1.1)
+    _kedro(project, "--env", "test")
+    nb = _execute(project)
+    text = _outputs_text(nb)
+    assert "source: user_table" in text
+    assert "only in the old version: style / m1 / paper" in text
+    assert "only in the new version: art / sd11 / paper" in text
+
+
+@pytest.mark.slow
+def test_notebook_runs_and_compares_two_threshold_versions(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    project = _fresh_project(tmp_path)
 
     _kedro(project)
     time.sleep(1.1)  # version = save timestamp (ms): make the two runs distinct and ordered

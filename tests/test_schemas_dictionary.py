@@ -21,16 +21,18 @@ def _frequencies() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "concept": ["Ray", "Ray Moss"],
+            "concept_set": ["motif", "style"],
             "domain": ["motif", "style"],
+            "corpus": ["laion2b_en", "laion2b_en"],
             "captions": [10, 200],
             "sampled": [10, 100],
             "downloaded": [9, 95],
             "verified": [5, 90],
+            "verified_units": [5, 90],
             "estimate": [5.6, 189.5],
             "ci_low": [2.0, 170.0],
             "ci_high": [8.0, 199.0],
             "status": ["ok", "ok"],
-            "pretraining": ["laion2b_en", "laion2b_en"],
             "captions_5b": pd.array([None, None], dtype="Int64"),
         }
     )
@@ -145,7 +147,7 @@ def test_importing_the_package_leaves_pandera_out():
         "print(s.column_names('out_thresholds')[:3])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.stdout.split("\n")[:2] == ["False", "['domain', 'model', 'method']"], out.stderr[
+    assert out.stdout.split("\n")[:2] == ["False", "['concept_set', 'domain', 'model']"], out.stderr[
         -2000:
     ]
 
@@ -157,7 +159,7 @@ def test_validation_runs_under_python_c(tmp_path):
         f"c = DataCatalog.from_config({{'t': {{'type': 'pandas.ParquetDataset', "
         f"'filepath': {str(tmp_path / 't.parquet')!r}, "
         "'validator': {'class': 'imitation_kedro.schemas.threshold.ThresholdRejects'}}})\n"
-        "c.save('t', pd.DataFrame({'domain': ['a'], 'model': ['m'], 'concept': ['c'], 'reason': ['r']}))\n"
+        "c.save('t', pd.DataFrame({'concept_set': ['a'], 'domain': ['a'], 'model': ['m'], 'concept': ['c'], 'reason': ['r']}))\n"
         "print('DONE', len(c.load('t')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -12,7 +12,7 @@ import click
 from kedro.framework.hooks import hook_impl
 
 from imitation_kedro.core.params import ParameterError
-from imitation_kedro.pipeline_registry import validate_parameters
+from imitation_kedro.pipeline_registry import PAPER_ENVS, current_env, validate_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,17 @@ class ParameterValidationHook:
             ) from None
 
 
+class ThreadsHook:
+    """Size torch's and the BLAS libraries' CPU threads to the free cores before any node runs
+    (``core/threads.py``); ``kedro run`` does it too, this covers sessions run from Python."""
+
+    @hook_impl
+    def after_context_created(self) -> None:
+        from imitation_kedro.core.threads import configure_threads
+
+        configure_threads()
+
+
 class MissingInputsError(click.ClickException):
     """A run needs datasets that no earlier run has written: names each and what writes it."""
 
@@ -83,8 +94,8 @@ def missing_inputs(pipeline: Any, catalog: Any, registered: dict[str, Any]) -> l
     """
     writers: dict[str, set[str]] = {}
     for name, other in registered.items():
-        if name in _COMPOSITES:
-            continue
+        if name in _COMPOSITES or (name == "world" and current_env() in PAPER_ENVS):
+            continue  # the paper envs never run world: their raw data is the user's
         for output in other.all_outputs():
             writers.setdefault(output, set()).add(name)
     by_location: dict[str, set[str]] = {}
@@ -117,11 +128,28 @@ class MissingInputsHook:
 
         lines = missing_inputs(pipeline, catalog, dict(pipelines))
         if lines:
+            if any(line.lstrip().startswith(_FIT_TABLES) for line in lines):
+                lines.append(
+                    "  or find thresholds of your own table: `kedro run --pipelines "
+                    "threshold_user_table` (README, 'Your own table')"
+                )
             raise MissingInputsError(
                 "this run needs datasets that do not exist yet:\n"
                 + "\n".join(lines)
-                + "\n(`kedro run` runs the whole FIT chain; the README lists the pipelines.)"
+                + "\n(`kedro run` runs the whole FIT chain; the README lists the pipelines; "
+                "docs/troubleshooting.md)"
             )
+
+
+_FIT_TABLES = ("prm_concept_frequencies ", "prm_imitation_scores ")
+
+
+_FAILED_NODE: list[str] = []  # the node whose error ended the last run (for the CLI message)
+
+
+def last_failed_node() -> str | None:
+    """Name of the node that failed in this process's last run, if one did."""
+    return _FAILED_NODE[-1] if _FAILED_NODE else None
 
 
 class RunSummaryHook:
@@ -135,9 +163,14 @@ class RunSummaryHook:
 
     @hook_impl
     def before_pipeline_run(self, catalog: Any) -> None:
+        _FAILED_NODE.clear()
         self._saved = {}
         self._start = time.perf_counter()
         self._catalog = catalog
+
+    @hook_impl
+    def on_node_error(self, node: Any) -> None:
+        _FAILED_NODE.append(node.name)
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
@@ -224,14 +257,39 @@ class SparkHook:
 
 
 class DistributedHook:
-    """Initialise torch.distributed when launched by torchrun (``WORLD_SIZE`` > 1)."""
+    """Initialise torch.distributed when launched by torchrun (``WORLD_SIZE`` > 1); only rank 0
+    writes: every other rank keeps the run's outputs in memory (nodes still run on every rank,
+    sharing the work through the process group)."""
 
     @hook_impl
-    def before_pipeline_run(self) -> None:
+    def before_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
         import os
 
         if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
             return
+        self._init_process_group()
+        rank = int(os.environ.get("RANK", "0"))
+        if rank > 0:
+            from kedro.io import MemoryDataset
+
+            for name in sorted(pipeline.all_outputs()):
+                catalog[name] = MemoryDataset(copy_mode="assign")
+            n = len(pipeline.all_outputs())
+            logger.info("rank %d: %d outputs kept in memory (rank 0 writes)", rank, n)
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        import sys
+
+        dist = getattr(sys.modules.get("torch"), "distributed", None)
+        if dist is not None and dist.is_available() and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
+    @staticmethod
+    def _init_process_group() -> None:
+        import os
+
         import torch
         import torch.distributed as dist
 

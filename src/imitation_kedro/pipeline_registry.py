@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 from kedro.pipeline import Pipeline
@@ -21,8 +22,67 @@ PIPELINES = {
     "threshold": ("threshold.pipeline:create_pipeline", "fit.threshold"),
     "threshold_user_table": ("threshold.pipeline:create_user_table_pipeline", "fit.threshold"),
     "backdoor": ("backdoor.pipeline:create_pipeline", "backdoor"),
+    "counterfactual": ("counterfactual.pipeline:create_pipeline", "fit.counterfactual"),
 }
 FIT_CHAIN = ("world", "frequency", "generation", "similarity", "threshold")
+
+# Envs at paper scale (or paper shape): `world` is no part of their FIT chain (it writes raw data),
+# and generation/similarity run once per paper model, each in its own namespace
+# (`fit.generation.sd15`), so the lineage view shows the three models side by side.
+PAPER_ENVS = frozenset({"paper", "rehearsal"})
+PAPER_MODELS = ("sd11", "sd15", "sd21")
+PER_MODEL = ("generation", "similarity")
+# Similarity inputs every model shares; the rest of its datasets are the model's own.
+SHARED_SIMILARITY_INPUTS = frozenset({
+    "raw_concepts", "raw_reference_images", "int_verified_images", "mdl_miniature_clip",
+    "int_similarity_embedding_cache_prior",
+})
+_active_env: list[str | None] = [None]  # set by paper_guard's hook once the session knows it
+
+
+def current_env() -> str | None:
+    """The run's env: the one a hook reported (``use_env``), else ``KEDRO_ENV`` (kedro viz build)."""
+    return _active_env[0] or os.environ.get("KEDRO_ENV") or None
+
+
+def use_env(env: str | None) -> bool:
+    """Record the session's env; True when it changes which pipelines are registered."""
+    before = current_env() in PAPER_ENVS
+    _active_env[0] = env
+    return (current_env() in PAPER_ENVS) != before
+
+
+def per_model_params(parameters: dict[str, Any], models: tuple[str, ...] = PAPER_MODELS) -> dict[str, Any]:
+    """``generation_<model>``: the ``generation`` block with ``model`` set, one per paper model."""
+    block = parameters.get("generation") or {}
+    return {f"generation_{m}": {**block, "model": m} for m in models}
+
+
+def _per_model(name: str, model: str) -> Pipeline:
+    """Generation or similarity for one model, in namespace ``fit.<name>.<model>``."""
+    module = importlib.import_module(f"imitation_kedro.pipelines.{name}.pipeline")
+    pipe = module.create_pipeline()
+    namespace = f"fit.{name}.{model}"
+    if name == "generation":
+        params = {p: p.replace("params:generation", f"params:generation_{model}", 1)
+                  for p in pipe.inputs() if p.startswith("params:generation")}
+        return Pipeline(pipe, namespace=namespace, inputs={"raw_concepts"}, parameters=params)
+    made = {"int_generation_manifest", "int_generated_images"}
+    inputs = {d: d for d in pipe.inputs() & SHARED_SIMILARITY_INPUTS}
+    inputs |= {d: f"fit.generation.{model}.{d}" for d in made}
+    params = {p for p in pipe.inputs() if p.startswith("params:")}
+    return Pipeline(pipe, namespace=namespace, inputs=inputs, parameters=params)
+
+
+def _paper_pipelines(pipelines: dict[str, Pipeline]) -> None:
+    """Replace generation and similarity by their per-model instances; ``fit`` without world."""
+    for name in PER_MODEL:
+        pipelines[name] = sum((_per_model(name, m) for m in PAPER_MODELS), start=Pipeline([]))
+    union = importlib.import_module("imitation_kedro.pipelines.model_scores.pipeline")
+    pipelines["similarity"] += union.create_pipeline(PAPER_MODELS)
+    pipelines["fit"] = sum(
+        (pipelines[name] for name in FIT_CHAIN if name != "world"), start=Pipeline([])
+    )
 
 
 def _create(name: str) -> Pipeline:
@@ -37,13 +97,16 @@ def register_pipelines() -> dict[str, Pipeline]:
     """Register the project's pipelines: each of ``PIPELINES``, plus ``fit`` and ``__default__``.
 
     ``fit`` (= ``__default__``) is the FIT chain on the miniature world, ending in the thresholds
-    report; ``threshold_user_table`` thresholds a user's own table; ``backdoor`` runs by name.
+    report; in the paper envs (``PAPER_ENVS``) it starts at frequency and runs generation and
+    similarity per paper model; ``threshold_user_table`` thresholds a user's own table; ``backdoor`` runs by name.
     Every name is built from this one table rather than by ``find_pipelines``, whose selective
     loading imports one package per requested name: ``fit`` is no package, and a typo would end
     in an ImportError. The pipeline modules import no torch: building them all costs ~0.2 s.
     """
     pipelines = {name: _create(name) for name in PIPELINES}
     pipelines["fit"] = sum((pipelines[name] for name in FIT_CHAIN), start=Pipeline([]))
+    if current_env() in PAPER_ENVS:
+        _paper_pipelines(pipelines)
     pipelines["__default__"] = pipelines["fit"]
     return pipelines
 
@@ -52,15 +115,19 @@ def register_pipelines() -> dict[str, Pipeline]:
 PARAM_SCHEMAS: dict[str, str] = {
     "world": "imitation_kedro.pipelines.world.params:WorldParams",
     "frequency": "imitation_kedro.pipelines.frequency.params:FrequencyParams",
-    "generation": "imitation_kedro.pipelines.generation.params:GenerationParams",
+    "generation": "imitation_kedro.core.generation_params:GenerationParams",
     "similarity": "imitation_kedro.pipelines.similarity.params:SimilarityParams",
-    "threshold": "imitation_kedro.pipelines.threshold.params:ThresholdParams",
+    "threshold": "imitation_kedro.core.threshold_params:ThresholdParams",
     "backdoor": "imitation_kedro.pipelines.backdoor.params:BackdoorParams",
+    "counterfactual": "imitation_kedro.pipelines.counterfactual.params:CounterfactualParams",
 }
 
 
 def schema_for(key: str) -> type[Params] | None:
     """The model of top-level parameter block ``key``; ``None`` when there is no such block."""
+    block, _, model = key.rpartition("_")
+    if block == "generation" and model in PAPER_MODELS:  # per_model_params' blocks
+        key = block
     target = PARAM_SCHEMAS.get(key)
     if target is None:
         return None

@@ -9,6 +9,12 @@ Prints, from one run on the same parquet shards:
     .venv/bin/python tests/benchmarks/bench_caption_count.py --captions 1000000
     .venv/bin/python tests/benchmarks/bench_caption_count.py            # 10,000,000
 
+The engine is the ``standard`` analyser's (Lucene StandardAnalyzer semantics): one Hyperscan pass
+per chunk. Its pattern database is compiled once per concept set (seconds) and cached on disk
+(``$IMITATION_KEDRO_CACHE`` or ~/.cache/imitation_kedro/hyperscan), so the first ``count`` run of
+a fresh machine includes the compile and later ones load it; the median hides that first run.
+On a shared machine compare the CPU-seconds line as well as the wall-clock ratios.
+
 Each measurement runs ``--repeat`` times (interleaved: read, read, count, read, ...) and the median
 is reported, because a shared machine makes single timings noisy. ``--data-dir`` keeps the
 generated shards for a later run (they are regenerated when the caption count differs).

@@ -42,7 +42,7 @@ def load_pipe(args):
 
 
 def params_for(args, batch_invariant: bool):
-    from imitation_kedro.pipelines.generation.params import GenerationParams
+    from imitation_kedro.core.generation_params import GenerationParams
 
     size = {"height": args.size, "width": args.size} if args.size else {}
     return GenerationParams(

@@ -145,8 +145,8 @@ def main() -> None:
     import torch
     from diffusers.models.attention_processor import AttnProcessor
 
+    from imitation_kedro.core.generation_params import ModelSettings, SpeedSettings
     from imitation_kedro.pipelines.generation import render
-    from imitation_kedro.pipelines.generation.params import ModelSettings, SpeedSettings
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     card = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"

@@ -113,3 +113,27 @@ def test_pickle_check_is_per_component(tmp_path):
     (tmp_path / "vae" / "m.ckpt").write_bytes(b"")
     with pytest.raises(ModelSourceError, match=r"only pickle weights \(vae/m.ckpt\)"):
         check_no_pickle_only(tmp_path)
+
+
+def test_saved_model_folders_follow_the_umask_not_mkdtemp(tmp_path):
+    """Issue 20: model folders came out 0700 (tempfile.mkdtemp) whatever the umask."""
+    import os
+
+    from imitation_kedro.models.hub import write_model_dir
+
+    def write(tmp):
+        (tmp / "model_index.json").write_text("{}")
+        (tmp / "unet").mkdir()
+        (tmp / "unet" / "w.safetensors").write_bytes(b"x")
+
+    leftover = tmp_path / ".model.saving-dead"
+    leftover.mkdir()  # an interrupted save's temporary folder
+    old = os.umask(0o027)
+    try:
+        write_model_dir(tmp_path / "model", write, overwrite=False, marker="model_index.json")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "model").stat().st_mode & 0o777 == 0o750
+    assert (tmp_path / "model" / "unet").stat().st_mode & 0o777 == 0o750
+    assert (tmp_path / "model" / "unet" / "w.safetensors").stat().st_mode & 0o777 == 0o640
+    assert not leftover.exists()

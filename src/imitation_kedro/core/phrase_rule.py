@@ -1,15 +1,14 @@
 """The caption phrase-match rule: the one reference semantics for "a caption names a concept".
 
 FIT counts captions with Elasticsearch ``match_phrase`` on the standard analyser (fit.md §3.1).
-This module reproduces that rule in pure Python so the world's ground truth and the ``frequency``
-pipeline agree by construction:
+The world's ground truth and the ``frequency`` pipeline (its default ``analyzer: standard``)
+share that rule, so they agree by construction:
 
-* Text is Unicode-NFC normalised, then lower-cased (``str.lower``). Accents are **not** folded
-  ("Zoë" does not match "Zoe").
-* Tokens are maximal runs of letters/digits (Unicode ``isalnum``; ``_`` and all punctuation split).
-  An apostrophe (``'`` or ``’``) *between* two letters/digits stays inside the token, as in the
-  standard analyser (UAX#29): "O'Dell" -> ``o'dell``, "Ray's" -> ``ray's`` (so a possessive does
-  not match "Ray"). ``’`` is normalised to ``'``.
+* Tokens are Lucene StandardAnalyzer tokens (:mod:`imitation_kedro.core.standard_analyzer`,
+  checked against Lucene itself): UAX#29 words, lower-cased, no accent folding, no
+  normalisation. ``_``, ``.``, ``:`` and ``'`` between letters stay inside a token
+  ("claude_monet", "art:claude", "ray's" do not match "Claude"/"Ray"); other punctuation,
+  spaces and NBSP split.
 * A phrase matches when its tokens occur consecutively and in order in the caption's tokens.
 * A concept matches a caption when its name or any alias matches; a concept is counted at most
   once per caption. A shorter name inside a longer one ("Ray" in "Ray Moss") matches both, like
@@ -18,19 +17,14 @@ pipeline agree by construction:
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 
-_TOKEN = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
+from imitation_kedro.core.standard_analyzer import standard_tokens
 
 
 def tokenize(text: object) -> tuple[str, ...]:
-    """Lower-cased analyser tokens of ``text`` (empty for ``None``, NaN or empty text)."""
-    if not isinstance(text, str) or not text:
-        return ()
-    norm = unicodedata.normalize("NFC", text).lower().replace("\u2019", "'")
-    return tuple(_TOKEN.findall(norm))
+    """Lower-cased StandardAnalyzer tokens of ``text`` (empty for ``None``, NaN or empty text)."""
+    return standard_tokens(text)
 
 
 def normalise_phrase(phrase: object) -> str:
@@ -69,7 +63,7 @@ class PhraseMatcher:
                 toks = tokenize(phrase)
                 if not toks:
                     raise ValueError(
-                        f"concept {concept!r}: name/alias {phrase!r} has no letters or digits "
+                        f"concept {concept!r}: name/alias {phrase!r} has no analyser token "
                         "and can never match a caption"
                     )
                 self._by_first.setdefault(toks[0], []).append((toks, concept))

@@ -110,11 +110,14 @@ def parse_open_clip_spec(spec: str) -> tuple[str, str | None]:
     return arch, pretrained or None
 
 
-def clip_embedder(model: Any, batch_size: int) -> Any:
+def clip_embedder(
+    model: Any, batch_size: int, device: str = "cpu", where: str = "embedder.device"
+) -> Any:
     """An image + text embedder (``embed``, ``embed_text``) from whatever names a CLIP model.
 
-    ``model``: an embedder (returned as it is), an ``OpenClipBundle`` (``mdl_miniature_clip``) or
-    an open_clip spec string (:func:`parse_open_clip_spec`). The embedder runs on the model's device.
+    ``model``: an embedder (returned as it is), an ``OpenClipBundle`` (``mdl_miniature_clip``,
+    kept on its own device) or an open_clip spec string (:func:`parse_open_clip_spec`), loaded on
+    ``device`` (``auto``: cuda when present; ``where`` names the parameter in errors).
     """
     from imitation_kedro.models.embedders import OpenClipEmbedder
 
@@ -124,7 +127,7 @@ def clip_embedder(model: Any, batch_size: int) -> Any:
         from imitation_kedro.models.open_clip_bundle import create_bundle
 
         arch, pretrained = parse_open_clip_spec(model)
-        model = create_bundle(arch, pretrained=pretrained)
+        model = create_bundle(arch, pretrained=pretrained, device=resolve_device(device, where))
     return OpenClipEmbedder(model, batch_size=batch_size)
 
 

@@ -8,6 +8,7 @@ traceback from inside ``huggingface_hub``.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+logger = logging.getLogger(__name__)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[A-Za-z0-9][\w.\-]*)?$")
 _TRUE = {"1", "true", "yes", "on"}
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
@@ -189,11 +191,15 @@ def write_model_dir(
             "point `path` at a dedicated model directory"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in target.parent.glob(f".{target.name}.saving-*"):
+        logger.warning("removing %s, left by an interrupted save of the %s", leftover, what)
+        shutil.rmtree(leftover, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
     try:
         write(tmp)
         if not (tmp / marker).exists():
             raise ModelSourceError(f"saving the {what} wrote no {marker} into {tmp}")
+        apply_umask(tmp)
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
             shutil.rmtree(old, ignore_errors=True)
@@ -205,3 +211,24 @@ def write_model_dir(
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def current_umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(root: str | os.PathLike) -> None:
+    """Give ``root`` and everything below it the modes a plain ``open``/``mkdir`` would have.
+
+    ``tempfile.mkdtemp``/``mkstemp`` create 0700/0600 whatever the umask; a model moved into
+    place from there would stay unreadable to the group of a shared data folder.
+    """
+    mask = current_umask()
+    root = Path(root)
+    paths = [root, *root.rglob("*")] if root.is_dir() else [root]
+    for path in paths:
+        if not path.is_symlink():
+            path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)

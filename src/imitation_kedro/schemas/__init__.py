@@ -19,7 +19,7 @@ from typing import Any
 
 __all__ = ["MODULES", "column_names", "tables"]
 
-MODULES = ("world", "frequency", "similarity", "threshold", "backdoor")
+MODULES = ("world", "frequency", "similarity", "threshold", "backdoor", "counterfactual")
 
 
 @functools.cache

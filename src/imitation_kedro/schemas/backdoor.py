@@ -9,13 +9,14 @@ from imitation_kedro.schemas.table import Boolean, Integer, Number, Table, Text
 
 
 class BackdoorClasses(Table):
-    """The zero-shot class list (base: raw_concepts; paper: the ImageNet-1K class names)."""
+    """The zero-shot class list (base: raw_concepts; paper: CLIP's curated 1,000 ImageNet-1K
+    names, ``pipelines/backdoor/imagenet_classes.csv``). Classes are index-based: row i is
+    class i, and a name may repeat (CLIP's "missile" 657/744, "sunglasses" 836/837)."""
 
     concept: Series[Text] = pa.Field(description="Class name, as captions and templates spell it.")
 
     class Config:
         name = "raw_backdoor_classes"
-        unique = ["concept"]
 
 
 class BackdoorRejects(Table):

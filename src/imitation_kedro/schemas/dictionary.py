@@ -15,17 +15,21 @@ from pathlib import Path
 from typing import Any
 
 HANDOFF_PREFIXES = ("raw_", "prm_", "mdl_", "out_", "rpt_")
+PARTITIONED_TYPES = (
+    "partitions.PartitionedDataset",
+    "imitation_kedro.datasets.previews.ImageFolderDataset",
+)
 
 
 def _is_handoff(name: str, entry: dict[str, Any]) -> bool:
     return entry.get("type") != "MemoryDataset" and (
-        bool(entry.get("versioned")) or name.startswith(HANDOFF_PREFIXES)
+        bool(entry.get("versioned")) or "validator" in entry or name.startswith(HANDOFF_PREFIXES)
     )
 
 
 def _path_of(entry: dict[str, Any]) -> str:
     path = entry.get("filepath") or entry.get("path") or ""
-    if entry.get("type") == "partitions.PartitionedDataset":
+    if entry.get("type") in PARTITIONED_TYPES:
         suffix = entry.get("filename_suffix", "")
         return f"{path}/<partition>{suffix}"
     if entry.get("versioned"):

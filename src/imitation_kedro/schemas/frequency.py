@@ -7,11 +7,17 @@ from pandera.typing import Series
 
 from imitation_kedro.schemas.table import CONCEPT, DOMAIN, Boolean, Integer, Number, Table, Text
 
+CONCEPT_SET = (
+    "Concept set with its own threshold (paper: celebrities, politicians, classical, modern; "
+    "miniature: the domain)."
+)
+
 
 class CaptionCounts(Table):
     """Pre-training captions matching each concept (zeros included), before image sampling."""
 
     concept: Series[Text] = pa.Field(description=CONCEPT)
+    concept_set: Series[Text] = pa.Field(description=CONCEPT_SET)
     domain: Series[Text] = pa.Field(description=DOMAIN)
     captions: Series[Integer] = pa.Field(
         description="Captions that phrase-match the concept or an alias.",
@@ -47,11 +53,26 @@ class ImageRejects(Table):
         unique = ["key"]
 
 
+class CleanImages(Table):
+    """Index of the clean images (the pictures themselves live in the clean shards)."""
+
+    key: Series[Text] = pa.Field(description="Image key (SAMPLE_ID, 9-digit zero-padded).")
+    shard: Series[Text] = pa.Field(description="Clean shard holding the image (int_clean_image_shards).")
+    width: Series[Integer] = pa.Field(description="Image width in pixels.")
+    height: Series[Integer] = pa.Field(description="Image height in pixels.")
+    bytes: Series[Integer] = pa.Field(description="Size of the encoded image in bytes.")
+
+    class Config:
+        name = "int_clean_images"
+        unique = ["key"]
+
+
 class VerificationCalibration(Table):
-    """Per-domain verification thresholds calibrated on same- vs different-concept reference
+    """Per-set verification thresholds calibrated on same- vs different-concept reference
     pairs.
     """
 
+    concept_set: Series[Text] = pa.Field(description=CONCEPT_SET)
     domain: Series[Text] = pa.Field(description=DOMAIN)
     statistic: Series[Text] = pa.Field(
         description="Pair statistic calibrated: mean_pair (FIT) or loo_max.",
@@ -78,13 +99,14 @@ class VerificationCalibration(Table):
 
     class Config:
         name = "int_verification_calibration"
-        unique = ["domain"]
+        unique = ["concept_set"]
 
 
 class VerificationScores(Table):
     """Verification score of each sampled, downloaded pre-training image against its concept."""
 
     concept: Series[Text] = pa.Field(description=CONCEPT)
+    concept_set: Series[Text] = pa.Field(description=CONCEPT_SET)
     domain: Series[Text] = pa.Field(description=DOMAIN)
     key: Series[Text] = pa.Field(description="Image key (SAMPLE_ID, 9-digit zero-padded).")
     score: Series[Number] = pa.Field(
@@ -95,7 +117,10 @@ class VerificationScores(Table):
         description="Cosine to the artwork text label (art domain only; empty elsewhere).",
     )
     verified: Series[Boolean] = pa.Field(
-        description="score above the domain threshold (and gate_score above the artwork threshold).",
+        description="score above the set's threshold (and gate_score above the artwork threshold).",
+    )
+    matched_faces: Series[Integer] = pa.Field(
+        description="Faces of the image above the threshold (faces method; else 1 if verified, 0).",
     )
 
     class Config:
@@ -104,10 +129,15 @@ class VerificationScores(Table):
 
 
 class ConceptFrequencies(Table):
-    """Estimated number of pre-training images of each concept (FIT's x-axis)."""
+    """Estimated number of pre-training images of each concept per corpus (FIT's x-axis)."""
 
     concept: Series[Text] = pa.Field(description=CONCEPT)
+    concept_set: Series[Text] = pa.Field(description=CONCEPT_SET)
     domain: Series[Text] = pa.Field(description=DOMAIN)
+    corpus: Series[Text] = pa.Field(
+        description="Pre-training corpus of the estimate: laion2b_en, or laion5b (scaled by "
+        "captions_5b / captions, FIT §3.6). Each model's thresholds read its own corpus.",
+    )
     captions: Series[Integer] = pa.Field(
         description="Pre-training captions that phrase-match the concept or an alias.",
     )
@@ -120,9 +150,12 @@ class ConceptFrequencies(Table):
     verified: Series[Integer] = pa.Field(
         description="Downloaded images verified to show the concept.",
     )
+    verified_units: Series[Integer] = pa.Field(
+        description="Verified units counted: matched faces (image + box, FIT §3.3) or images.",
+    )
     estimate: Series[Number] = pa.Field(
         nullable=True,
-        description="verified x captions / downloaded: the estimated image count.",
+        description="verified_units x captions / downloaded: the estimated image count.",
     )
     ci_low: Series[Number] = pa.Field(
         nullable=True,
@@ -133,10 +166,8 @@ class ConceptFrequencies(Table):
         description="Upper bound of the Wilson interval, propagated to the count.",
     )
     status: Series[Text] = pa.Field(
-        description="ok, no_captions, or no_images (captions but no usable image: estimate empty).",
-    )
-    pretraining: Series[Text] = pa.Field(
-        description="laion2b_en, or laion5b: estimate and CI scaled by captions_5b / captions (FIT §3.6).",
+        description="ok, no_captions, or no_images (captions but no usable image: raw count 0, "
+        "or empty with estimate.no_images: nan).",
     )
     captions_5b: Series[Integer] = pa.Field(
         nullable=True,
@@ -145,4 +176,4 @@ class ConceptFrequencies(Table):
 
     class Config:
         name = "prm_concept_frequencies"
-        unique = ["concept"]
+        unique = ["concept", "corpus"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from imitation_kedro.schemas.frequency import CONCEPT_SET
 from imitation_kedro.schemas.table import CONCEPT, DOMAIN, MODEL, Integer, Number, Table, Text
 
 
@@ -30,9 +31,15 @@ class GenerationManifest(Table):
     width: Series[Integer] = pa.Field(description="Image width in pixels.")
     scheduler: Series[Text] = pa.Field(nullable=True, description="Scheduler class used.")
     dtype: Series[Text] = pa.Field(description="Model dtype.")
-    duration_s: Series[Number] = pa.Field(
-        nullable=True,
-        description="Seconds spent rendering this image's batch, per image.",
+    weights_sha256: Series[Text] = pa.Field(
+        description="SHA-256 of the model weights the image was rendered with (provenance).",
+    )
+    fingerprint: Series[Text] = pa.Field(
+        description="Hash of everything that determines the image (weights, scheduler, "
+        "settings, prompt, seed, size); resume reuses a file only when it matches.",
+    )
+    pixels_sha256: Series[Text] = pa.Field(
+        description="SHA-256 of the image's mode, size and pixels (the image set's identity).",
     )
 
     class Config:
@@ -44,6 +51,7 @@ class ImitationScores(Table):
     """How closely each model's generations imitate each concept, per prompt (FIT's y-axis)."""
 
     concept: Series[Text] = pa.Field(description="Concept display name.")
+    concept_set: Series[Text] = pa.Field(description=CONCEPT_SET)
     domain: Series[Text] = pa.Field(description=DOMAIN)
     model: Series[Text] = pa.Field(description=MODEL)
     prompt_id: Series[Integer] = pa.Field(description="Index of the prompt template.")
@@ -79,6 +87,7 @@ class ConceptImitationScores(Table):
     """
 
     concept: Series[Text] = pa.Field(description=CONCEPT)
+    concept_set: Series[Text] = pa.Field(description=CONCEPT_SET)
     domain: Series[Text] = pa.Field(description=DOMAIN)
     model: Series[Text] = pa.Field(description=MODEL)
     score: Series[Number] = pa.Field(

@@ -5,14 +5,16 @@ from __future__ import annotations
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from imitation_kedro.schemas.frequency import CONCEPT_SET
 from imitation_kedro.schemas.table import Integer, Number, Table, Text
 
 
 class Thresholds(Table):
-    """Imitation thresholds per (domain, model, method), with uncertainty and the parameters
-    used.
+    """Imitation thresholds per (concept_set, model, method), with uncertainty and the
+    parameters used.
     """
 
+    concept_set: Series[Text] = pa.Field(description=CONCEPT_SET)
     domain: Series[Text] = pa.Field(description="Concept domain.")
     model: Series[Text] = pa.Field(description="Text-to-image model key.")
     method: Series[Text] = pa.Field(
@@ -107,11 +109,13 @@ class Thresholds(Table):
 
     class Config:
         name = "out_thresholds"
+        unique = ["concept_set", "model", "method"]
 
 
 class ThresholdBootstrap(Table):
     """Every bootstrap draw behind the threshold CIs (groups and methods that found a threshold)."""
 
+    concept_set: Series[Text] = pa.Field(description=CONCEPT_SET)
     domain: Series[Text] = pa.Field(description="Concept domain.")
     model: Series[Text] = pa.Field(description="Text-to-image model key.")
     method: Series[Text] = pa.Field(description="Detection method: paper or segmented.")
@@ -124,7 +128,7 @@ class ThresholdBootstrap(Table):
 
     class Config:
         name = "out_threshold_bootstrap"
-        unique = ["domain", "model", "method", "draw"]
+        unique = ["concept_set", "model", "method", "draw"]
 
 
 class ThresholdRejects(Table):
@@ -132,6 +136,7 @@ class ThresholdRejects(Table):
     silently).
     """
 
+    concept_set: Series[Text] = pa.Field(description=CONCEPT_SET)
     domain: Series[Text] = pa.Field(description="Concept domain.")
     model: Series[Text] = pa.Field(description="Text-to-image model key.")
     concept: Series[Text] = pa.Field(description="Concept display name.")
@@ -146,6 +151,7 @@ class ThresholdRejects(Table):
 class ThresholdSensitivity(Table):
     """The paper method's threshold and change-point count as the PELT penalty varies."""
 
+    concept_set: Series[Text] = pa.Field(description=CONCEPT_SET)
     domain: Series[Text] = pa.Field(description="Concept domain.")
     model: Series[Text] = pa.Field(description="Text-to-image model key.")
     kind: Series[Text] = pa.Field(
@@ -165,4 +171,4 @@ class ThresholdSensitivity(Table):
 
     class Config:
         name = "out_threshold_sensitivity"
-        unique = ["domain", "model", "kind", "penalty"]
+        unique = ["concept_set", "model", "kind", "penalty"]

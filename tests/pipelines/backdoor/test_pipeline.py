@@ -17,6 +17,7 @@ from imitation_kedro.pipelines.backdoor import create_pipeline
 from imitation_kedro.pipelines.backdoor import data as D
 from imitation_kedro.pipelines.backdoor.augment import augment_captions
 from imitation_kedro.pipelines.backdoor.params import AugmentParams, BackdoorParams
+from imitation_kedro.pipelines.backdoor.pipeline import WORLD_INPUTS
 
 from .conftest import add_params, build_pairs, concepts_table, tiny_params_dict
 
@@ -27,6 +28,7 @@ OUTPUTS = [
     "prm_backdoor_poison_manifest",
     "out_backdoor_pretrain_metrics",
     "mdl_backdoor_pretrained",
+    "mdl_backdoor_cleaned",
     "rpt_backdoor_accuracy_vs_asr",
     "int_backdoor_rejects",
 ]
@@ -41,15 +43,17 @@ class KeptMemoryDataset(MemoryDataset):
 
 
 @pytest.mark.slow
-def test_pipeline_runs_end_to_end_in_memory(tiny_pairs):
+def test_pipeline_runs_end_to_end_in_memory(tiny_pairs, tmp_path):
     pytest.importorskip("torch").set_num_threads(1)
     broken = pd.DataFrame(
         [{"key": "bad1", "caption": "a banana", "status": "success", "png": b"not a png"}]
     )
     catalog = DataCatalog()
-    catalog["raw_backdoor_pairs"] = {"part-0": tiny_pairs, "part-1": lambda: broken}
-    catalog["raw_backdoor_classes"] = concepts_table()
-    catalog["raw_backdoor_eval"] = pd.DataFrame()  # unused with data.eval_source: corpus
+    catalog[WORLD_INPUTS["raw_backdoor_pairs"]] = {"part-0": tiny_pairs, "part-1": lambda: broken}
+    catalog[WORLD_INPUTS["raw_backdoor_classes"]] = concepts_table()
+    catalog[WORLD_INPUTS["raw_backdoor_eval"]] = (
+        pd.DataFrame()
+    )  # unused with data.eval_source: corpus
     add_params(catalog, BackdoorParams(**tiny_params_dict()))  # as Kedro 1.7 builds it
     catalog[RESUME] = EpochCheckpoints()
     for name in OUTPUTS:
@@ -82,6 +86,26 @@ def test_pipeline_runs_end_to_end_in_memory(tiny_pairs):
     assert "## Is cleaning harder after MMCL+SSL" in report
     models = catalog.load("mdl_backdoor_pretrained")
     assert set(models) == {"mmcl-seed0", "mmcl_ssl-seed0"}
+    # issue 18 problem 5: the selected cleaned models are saved (safetensors through the catalog)
+    cleaned = catalog.load("mdl_backdoor_cleaned")
+    chosen = sel[(sel["rule"] == "heldout") & sel["selected"]]
+    assert len(chosen) > 0
+    for row in chosen.itertuples():
+        hits = [
+            m
+            for m in (c["meta"] for c in cleaned.values())
+            if m["pretrain_objective"] == row.pretrain_objective
+            and m["clean_objective"] == row.clean_objective
+            and m["lr"] == row.lr
+            and m["epoch"] == row.epoch
+            and row.asr_cap in m["asr_caps"]
+        ]
+        assert len(hits) == 1, row
+    from imitation_kedro.datasets.clip_checkpoints import ClipCheckpointsDataset
+
+    ds = ClipCheckpointsDataset(str(tmp_path / "cleaned"))
+    ds.save(cleaned)
+    assert set(ds.load()) == set(cleaned)
 
 
 def test_checkpoint_dataset_roundtrip_and_wrong_architecture(tmp_path):
@@ -132,7 +156,9 @@ def test_parameters_reject_unknown_keys_and_bad_values():
     with pytest.raises(ParameterError, match="unknown key"):
         parse_params(BackdoorParams, tiny_params_dict(attack={"n_poisons": 3}), "backdoor")
     with pytest.raises(ParameterError, match="objectives"):
-        parse_params(BackdoorParams, tiny_params_dict(pretrain={"objectives": ["clip"]}), "backdoor")
+        parse_params(
+            BackdoorParams, tiny_params_dict(pretrain={"objectives": ["clip"]}), "backdoor"
+        )
     with pytest.raises(ParameterError, match="exactly one"):
         parse_params(BackdoorParams, tiny_params_dict(model={"cfg": None}), "backdoor")
 

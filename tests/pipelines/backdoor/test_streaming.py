@@ -22,6 +22,7 @@ from imitation_kedro.pipelines.backdoor import data as D
 from imitation_kedro.pipelines.backdoor import images as I
 from imitation_kedro.pipelines.backdoor import streaming as S
 from imitation_kedro.pipelines.backdoor.params import AttackParams, BackdoorParams, DataParams
+from imitation_kedro.pipelines.backdoor.pipeline import WORLD_INPUTS
 from imitation_kedro.pipelines.backdoor.poison import poison_pairs
 from imitation_kedro.pipelines.backdoor.source import pair_source
 
@@ -75,9 +76,11 @@ def small_params(tmp_path: Path, **data) -> BackdoorParams:
 def run_pipeline(table: pd.DataFrame, params: BackdoorParams, eval_table=None) -> DataCatalog:
     pytest.importorskip("torch").set_num_threads(1)
     catalog = DataCatalog()
-    catalog["raw_backdoor_pairs"] = table
-    catalog["raw_backdoor_classes"] = concepts_table()
-    catalog["raw_backdoor_eval"] = eval_table if eval_table is not None else pd.DataFrame()
+    catalog[WORLD_INPUTS["raw_backdoor_pairs"]] = table
+    catalog[WORLD_INPUTS["raw_backdoor_classes"]] = concepts_table()
+    catalog[WORLD_INPUTS["raw_backdoor_eval"]] = (
+        eval_table if eval_table is not None else pd.DataFrame()
+    )
     add_params(catalog, params)
     catalog[RESUME] = EpochCheckpoints()
     for name in [*OUTPUTS, "int_backdoor_poisoned_pairs"]:

@@ -104,8 +104,12 @@ def test_download_clean_and_resume(server, tmp_path):
     shards = PartitionedDataset(
         path=str(out), dataset="pandas.ParquetDataset", filename_suffix=".parquet"
     )
-    clean, rejects = collect_images(requests, shards.load(), summary, params.acquisition)
+    store = ShardFolder(tmp_path / "clean")
+    clean, rejects = collect_images(requests, shards.load(), summary, store, params.acquisition)
     assert clean["key"].tolist() == ["000000001", "000000002"]
+    assert (clean["shard"] == "clean-00000").all() and store.read("clean-00000")["key"].tolist() == [
+        "000000001", "000000002"
+    ]
     reasons = dict(zip(rejects["key"], rejects["reason"], strict=True))
     assert reasons == {
         "000000003": "unreadable",
@@ -124,7 +128,7 @@ def test_download_clean_and_resume(server, tmp_path):
     assert _Handler.hits == ["/dead.png"]
 
 
-def test_shipped_images_missing_keys_are_counted_rejects():
+def test_shipped_images_missing_keys_are_counted_rejects(tmp_path):
     hits = pd.DataFrame(
         {"concept": ["A", "A"], "SAMPLE_ID": [7, 8], "URL": ["u7", "u8"], "TEXT": ["a", "b"]}
     )
@@ -144,12 +148,14 @@ def test_shipped_images_missing_keys_are_counted_rejects():
     }
     params = FrequencyParams(acquisition={"min_bytes": 10})
     summary = download_images(requests, ShardFolder("unused"), params.acquisition)
-    clean, rejects = collect_images(requests, loaders(shards), summary, params.acquisition)
+    clean, rejects = collect_images(
+        requests, loaders(shards), summary, ShardFolder(tmp_path / "clean"), params.acquisition
+    )
     assert clean["key"].tolist() == ["000000007"]
     assert rejects[["key", "reason"]].values.tolist() == [["000000008", "missing"]]
 
 
-def test_zero_usable_images_is_an_error():
+def test_zero_usable_images_is_an_error(tmp_path):
     hits = pd.DataFrame({"concept": ["A"], "SAMPLE_ID": [7], "URL": ["u7"], "TEXT": ["a"]})
     requests = plan_downloads(hits)
     shards = {
@@ -165,7 +171,9 @@ def test_zero_usable_images_is_an_error():
     params = FrequencyParams()
     with pytest.raises(acq.AcquisitionError, match="none of the 1 requested images.*dead_url"):
         summary = download_images(requests, ShardFolder("unused"), params.acquisition)
-        collect_images(requests, loaders(shards), summary, params.acquisition)
+        collect_images(
+            requests, loaders(shards), summary, ShardFolder(tmp_path / "c"), params.acquisition
+        )
 
 
 def test_bad_image_shard_is_named():

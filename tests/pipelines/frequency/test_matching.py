@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import random
-import sys
-import unicodedata
 
 import pandas as pd
 import pyarrow as pa
 import pytest
 
+from imitation_kedro.core.standard_analyzer import standard_tokens
 from imitation_kedro.pipelines.frequency.matching import (
     CaptionMatcher,
     MatchingError,
@@ -40,7 +39,17 @@ def _pairs(matcher, captions):
         ("van   gogh", True),
         ("a caravan goghs", False),  # word boundaries on both sides
         ("van gogh's ear", False),  # "gogh's" is one token (UAX#29 apostrophe rule)
-        ("van_gogh", True),  # '_' splits tokens (only letters/digits form tokens)
+        ("van gogh\u2019s ear", False),  # same with a curly apostrophe
+        ("van_gogh_1889.jpg", False),  # '_' joins letters/digits into one token (Lucene)
+        ("van.gogh.png", False),  # letter.letter is one token
+        ("art:van gogh", False),  # letter:letter is one token
+        ("van gogh.", True),  # a final '.' is not part of the token
+        ("van gogh.1889", True),  # letter.digit splits
+        ("van\u00a0gogh", True),  # a non-breaking space splits
+        ("van\u202fgogh", False),  # a narrow no-break space joins (UAX#29 ExtendNumLet)
+        ("van gogh\u200d", False),  # a trailing ZWJ stays in the token
+        ("#vangogh 🎨 van gogh🎨", True),  # an emoji is a token of its own
+        ("van gogh日本", True),  # each ideograph is a token of its own
         ("", False),
         (None, False),
     ],
@@ -50,13 +59,32 @@ def test_phrase_examples(caption, expected):
     assert bool(_pairs(m, [caption])) is expected
 
 
-def test_accents_are_not_folded_and_nfc_is_applied():
+def test_accents_are_not_folded_and_text_is_not_normalised():
     m = _matcher(["Zoë Brandt"])
-    decomposed = "Zoe\u0308 Brandt portrait"  # NFD form of the same name
-    assert _pairs(m, ["zoë brandt", decomposed, "Zoe Brandt"]) == {
+    decomposed = "Zoe\u0308 Brandt portrait"  # NFD: another token for Elasticsearch
+    assert _pairs(m, ["zoë brandt", decomposed, "Zoe Brandt", "ZOË BRANDT"]) == {
         (0, "Zoë Brandt"),
-        (1, "Zoë Brandt"),
+        (3, "Zoë Brandt"),
     }
+
+
+def test_loose_analyzer_keeps_the_old_rule_and_counts_more():
+    table = pd.DataFrame({"concept": ["Claude Monet"], "domain": "style"})
+    caps = [
+        "claude_monet_1890.jpg",
+        "art:claude monet",
+        "Claude Monet's garden",
+        "john.claude.monet.png",
+        "Claude Monet",
+        "Cla\u0301ude Monet",
+        "CLAUDE-MONET",
+    ]
+    loose = CaptionMatcher(build_patterns(table, False, "loose"))
+    standard = CaptionMatcher(build_patterns(table, False, "standard"))
+    assert {r for r, _ in _pairs(loose, caps)} == {0, 1, 3, 4, 6}
+    assert {r for r, _ in _pairs(standard, caps)} == {4, 6}
+    with pytest.raises(MatchingError, match="analyzer must be one of"):
+        build_patterns(table, False, "english")
 
 
 def test_aliases_count_once_per_caption_and_can_be_switched_off():
@@ -86,7 +114,7 @@ def test_mixed_ascii_and_unicode_rows_keep_their_row_numbers():
 def test_bad_concept_tables_are_named():
     with pytest.raises(MatchingError, match="empty concept name"):
         build_patterns(pd.DataFrame({"concept": ["  "], "domain": ["style"]}), False)
-    with pytest.raises(MatchingError, match="no letters or digits"):
+    with pytest.raises(MatchingError, match="no standard analyser token"):
         build_patterns(pd.DataFrame({"concept": ["?!"], "domain": ["style"]}), False)
     dup = pd.DataFrame({"concept": ["Van Gogh", "van-gogh"], "domain": ["style", "style"]})
     with pytest.raises(
@@ -107,39 +135,15 @@ def test_own_duplicate_alias_is_dropped_not_an_error():
     assert build_patterns(table, True).phrases == ("kite",)
 
 
-def _world_rule():
-    """The reference phrase rule (the world's ground truth uses it): core/phrase_rule.py."""
-    from imitation_kedro.core import phrase_rule
-
-    return phrase_rule
-
-
-@pytest.mark.parametrize("alphabet", ["abcAB '’_-.,!é ΣΟς0\x01\tİ", "abAB '-._,0"])
-def test_agrees_with_world_reference_rule_on_random_text(alphabet):
-    phrase_rule = _world_rule()
-    rnd = random.Random(7)
-    alphabet = list(alphabet)
-    names = ["ab", "a b", "ba a", "Ab'c", "o'dell", "é a", "ΟΣ", "0 a", "b-a a", "a_b c"]
-    caps = ["".join(rnd.choices(alphabet, k=rnd.randint(0, 14))) for _ in range(20000)]
-    caps += [None, "", "ab's", "AB'C d", "ΟΔΟΣ.Α"]
-    m = _matcher(names)
-    ref = phrase_rule.PhraseMatcher({n: [n] for n in names})
-    expected = {(i, c) for i, cap in enumerate(caps) for c in ref.concepts_in(cap)}
-    assert _pairs(m, caps) == expected
-    assert all(normalise_phrase(n) == phrase_rule.normalise_phrase(n) for n in names)
-    assert all(tokenize(c) == phrase_rule.tokenize(c) for c in caps[:2000])
-
-
-def _reference_pairs(names, captions, nested="both"):
-    """The documented rule, token by token in Python (no prefilter, no joined buffer)."""
-    phrases = {n: [tuple(normalise_phrase(n).split(" "))] for n in names}
-    found = {}
+def _reference_pairs(names, captions, nested="both", analyzer="standard"):
+    """The documented rule, token by token in Python (no scanner, no joined buffer)."""
+    phrases = {n: tuple(normalise_phrase(n, analyzer).split(" ")) for n in names}
+    found = set()
     for i, cap in enumerate(captions):
-        toks = tokenize(cap)
+        toks = tokenize(cap, analyzer)
         occ = [
             (s, s + len(p), c)
-            for c, ps in phrases.items()
-            for p in ps
+            for c, p in phrases.items()
             for s in range(len(toks) - len(p) + 1)
             if toks[s : s + len(p)] == p
         ]
@@ -151,8 +155,8 @@ def _reference_pairs(names, captions, nested="both"):
                     c2 != c and s2 <= s and e <= e2 and e2 - s2 > e - s for s2, e2, c2 in occ
                 )
             ]
-        found.update({(i, c): True for _, _, c in occ})
-    return set(found)
+        found |= {(i, c) for _, _, c in occ}
+    return found
 
 
 TRICKY = [
@@ -162,26 +166,28 @@ TRICKY = [
     "ab'c d ab",  # inner apostrophe
     "'ab' ab''c ab'",  # outer / doubled apostrophes split
     "ab’c and AB’S",  # curly apostrophe
-    "RAY,MOSS;ray-moss_ray.moss",  # punctuation and underscore split tokens
-    "\x01ray\x01moss\x01",  # control characters (also the buffer's row separator)
+    "RAY,MOSS;ray-moss_ray.moss ray:moss ray..moss ray._.moss",
+    "1,2 12 1.2 12.a a.12 12;",  # digits join across , ; . '
+    "\x01ray\x01moss\x01",  # control characters
     "ray",  # phrase is the whole caption
     "moss ray",
     "x" * 50 + " ray moss",
-    "Zoe\u0308 Brandt",  # NFD -> NFC
+    "y" * 300 + " ray moss " + "z" * 256,  # tokens over 255 chars are cut (Lucene)
+    "Zoe\u0308 Brandt",  # NFD: not the NFC name
     "ZOË BRANDT",
     "\u212aite runner",  # KELVIN SIGN lower-cases to k
-    "\u0130stanbul i stanbul",  # U+0130 lower-cases to i + combining dot (splits tokens)
-    "I\u0307 stanbul",  # NFD of U+0130: NFC composes it first
-    "I\u0307",
-    "ΟΔΟΣ ΟΔΟΣ.",  # final sigma
+    "\u0130stanbul i stanbul",  # U+0130 lower-cases to i (simple mapping, as Java)
+    "ΟΔΟΣ ΟΔΟΣ.",  # no final sigma: Lucene lower-cases per code point
     "STRAẞE strasse straße",
     "raymoss ray moss2 ray2 moss",
-    "ray\u00a0moss",  # no-break space separates
-    "ray\u200bmoss",  # zero-width space: not alnum, separates
+    "ray\u00a0moss ray\u202fmoss",
+    "ray\u200bmoss",  # zero-width space separates
     "",
     None,
-    "ﬁsh fish",  # ligature is not folded (NFC, not NFKC)
-    "１２ ab",  # full-width digits are alnum but not ASCII digits
+    "ﬁsh fish",  # ligature is not folded
+    "１２ ab",  # full-width digits
+    "ray🎨moss ray 🏽 moss a🏽b",  # emoji are tokens
+    "日本 ray 日 moss",
 ]
 TRICKY_NAMES = [
     "Ray",
@@ -196,83 +202,102 @@ TRICKY_NAMES = [
     "Kite",
     "i",
     "stanbul",
-    "οδος",
+    "οδοσ",
     "straße",
     "Moss2",
     "fish",
     "12",
+    "1,2",
+    "日 ray",
+    "ray🎨moss",
+    "ray:moss",
 ]
 
 
+@pytest.mark.parametrize("analyzer", ["standard", "loose"])
 @pytest.mark.parametrize("nested", ["both", "longest"])
 @pytest.mark.parametrize("batch", [1, 7, 1000])
-def test_fast_path_agrees_with_the_reference_rule_on_a_tricky_corpus(nested, batch):
+def test_fast_path_agrees_with_the_analyser_on_a_tricky_corpus(nested, batch, analyzer):
     rnd = random.Random(11)
     captions = TRICKY * 3
     # Random splices of the tricky pieces, so occurrences land at row starts/ends and next to
     # each other, in batches that are all-ASCII, mixed, or one row.
-    pieces = [c for c in TRICKY if c] + [" ", ",", "’", "'", "\u0301", "ray", "moss", "a b"]
+    pieces = [c for c in TRICKY if c] + [
+        " ",
+        ",",
+        "’",
+        "'",
+        "\u0301",
+        "ray",
+        "moss",
+        "a b",
+        ".",
+        "_",
+        ":",
+        "1",
+        "\u200d",
+    ]
     captions += ["".join(rnd.choices(pieces, k=rnd.randint(1, 6))) for _ in range(3000)]
-    m = _matcher(TRICKY_NAMES, nested=nested)
+    names = list({normalise_phrase(n, analyzer): n for n in reversed(TRICKY_NAMES)}.values())
+    table = pd.DataFrame({"concept": names, "domain": "style"})
+    m = CaptionMatcher(build_patterns(table, False, analyzer), nested_names=nested)
     got = set()
     for lo in range(0, len(captions), batch):
         got |= {(lo + r, c) for r, c in _pairs(m, captions[lo : lo + batch])}
-    assert got == _reference_pairs(TRICKY_NAMES, captions, nested)
-    if nested == "both":
-        phrase_rule = _world_rule()
-        ref = phrase_rule.PhraseMatcher({n: [n] for n in TRICKY_NAMES})
-        assert got == {(i, c) for i, cap in enumerate(captions) for c in ref.concepts_in(cap)}
+    assert got == _reference_pairs(names, captions, nested, analyzer)
+    assert len(got) > 1000
 
 
-def test_prefilter_never_drops_a_matching_row():
-    m = _matcher(TRICKY_NAMES)
-    arr = pa.array([c or "" for c in TRICKY], type=pa.large_string())
-    hit, _ = m.candidates(arr)
-    rows = {r for r, _ in _reference_pairs(TRICKY_NAMES, TRICKY)}
-    assert all(hit[r] for r in rows)
-    assert not hit[[i for i, c in enumerate(TRICKY) if c == ""]].any()
+@pytest.mark.parametrize(
+    "alphabet", ["abcAB '’_-.,:;!é ΣΟς01\x01\tİK日\u0301\u00a0", "abAB '-._,:;01"]
+)
+def test_agrees_with_the_world_phrase_rule_on_random_text(alphabet):
+    """core/phrase_rule.py builds the world's ground truth: same analyser, same counts."""
+    from imitation_kedro.core import phrase_rule
 
-
-def test_only_u0130_and_kelvin_sign_lower_case_to_ascii_alnum():
-    """The prefilter's fold table (matching._TO_ASCII) covers every such code point."""
-    from imitation_kedro.pipelines.frequency.matching import _TO_ASCII
-
-    found = set()
-    for cp in range(128, sys.maxunicode + 1):
-        ch = chr(cp)
-        if any(c.isascii() and c.isalnum() for c in unicodedata.normalize("NFC", ch).lower()):
-            found.add(ch)
-    assert found == set(_TO_ASCII)
-
-
-def test_prefilter_literals_are_the_longest_tokens():
-    from imitation_kedro.pipelines.frequency.matching import prefilter_literals
-
-    assert prefilter_literals(["ray moss", "a bb", "cc dd", "x"]) == ("bb", "dd", "moss", "x")
-
-
-def test_every_lower_case_mapping_is_within_the_prefilters_case_folding():
-    """For each letter/digit whose NFC + str.lower differs, RE2 ignore_case finds the result."""
-    import re
-
-    import pyarrow.compute as pc
-
-    from imitation_kedro.pipelines.frequency.matching import _fold_for_prefilter
-
-    chars, tokens = [], []
-    for cp in range(128, sys.maxunicode + 1):
-        ch = chr(cp)
-        if unicodedata.category(ch)[0] not in "LN":
-            continue
-        low = unicodedata.normalize("NFC", ch).lower()
-        if low != ch:
-            for tok in tokenize(low):
-                chars.append(ch)
-                tokens.append(tok)
-    folded = _fold_for_prefilter(pa.array(chars, type=pa.large_string())).to_pylist()
-    missed = [
-        (hex(ord(c)), t)
-        for c, f, t in zip(chars, folded, tokens, strict=True)
-        if not pc.match_substring_regex(pa.array([f]), re.escape(t), ignore_case=True)[0].as_py()
+    rnd = random.Random(7)
+    names = [
+        "ab",
+        "a b",
+        "ba a",
+        "Ab'c",
+        "o'dell",
+        "é a",
+        "ΟΣ",
+        "0 a",
+        "b-a a",
+        "a_b c",
+        "1.0 b",
+        "a:b",
+        "日 a",
+        "K a",
     ]
-    assert len(chars) > 1000 and missed == []
+    caps = ["".join(rnd.choices(alphabet, k=rnd.randint(0, 14))) for _ in range(20000)]
+    caps += [None, "", "ab's", "AB'C d", "ΟΔΟΣ.Α"]
+    ref = phrase_rule.PhraseMatcher({n: [n] for n in names})
+    expected = {(i, c) for i, cap in enumerate(caps) for c in ref.concepts_in(cap)}
+    assert _pairs(_matcher(names), caps) == expected and len(expected) > 500
+    assert all(tokenize(c) == phrase_rule.tokenize(c) for c in caps[:2000])
+
+
+def test_every_upper_case_form_of_a_name_character_is_found():
+    """The scanner's byte classes cover every code point whose simple lower case is the letter."""
+    from imitation_kedro.core.standard_analyzer import lower_table
+
+    table = lower_table()
+    names = sorted({chr(v) for v in table.values() if standard_tokens(chr(v)) == (chr(v),)})
+    m = _matcher([f"x{n}x" for n in names])
+    caps = [f"a X{chr(k)}X b" for k, v in table.items() if chr(v) in names]
+    want = _reference_pairs([f"x{n}x" for n in names], caps)
+    assert _pairs(m, caps) == want and len(want) > 1000
+
+
+def test_simple_names_in_ascii_rows_skip_verification():
+    """The exact byte patterns decide ordinary names in ASCII rows; the rest is re-tokenised."""
+    from imitation_kedro.pipelines.frequency.scanner import PhraseScanner
+
+    scanner = PhraseScanner([("claude", "monet"), ("日", "a"), ("o'dell",), ("_a",)])
+    assert scanner.simple.tolist() == [True, False, True, False]
+    rows, pid, verify = scanner.scan(pa.array(["Claude Monet", "Claude Monét", "O'Dell 日 a"]))
+    got = {(int(r), int(p)): bool(v) for r, p, v in zip(rows, pid, verify, strict=True)}
+    assert got == {(0, 0): False, (2, 1): True, (2, 2): True}

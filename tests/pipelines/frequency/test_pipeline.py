@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+
 import numpy as np
 import pandas as pd
 import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
+from kedro_datasets.partitions import PartitionedDataset
 
 from imitation_kedro.datasets.shard_folder import ShardFolder
 from imitation_kedro.pipelines.frequency import create_pipeline
 from imitation_kedro.pipelines.frequency.params import FrequencyParams
+from imitation_kedro.pipelines.similarity.references import verified_table
 from tests.pipelines.frequency.synthetic import ColourEmbedder, loaders, make_world
 
 OUTPUTS = [
@@ -22,6 +27,8 @@ OUTPUTS = [
     "int_verification_calibration",
     "int_verified_images",
     "int_verification_scores",
+    "int_clean_images",
+    "int_reference_rejects",
 ]
 
 
@@ -36,6 +43,7 @@ class KeptDataset(MemoryDataset):
 
 
 def run_frequency(world: dict, params: FrequencyParams, clip=None) -> dict[str, pd.DataFrame]:
+    clean = tempfile.mkdtemp(prefix="clean-images-")
     catalog = DataCatalog(
         datasets={
             "raw_concepts": MemoryDataset(world["raw_concepts"]),
@@ -52,12 +60,19 @@ def run_frequency(world: dict, params: FrequencyParams, clip=None) -> dict[str, 
             ),
             "mdl_miniature_clip": MemoryDataset(clip or ColourEmbedder(), copy_mode="assign"),
             "int_downloaded_image_shards": MemoryDataset(ShardFolder("unused"), copy_mode="assign"),
+            "int_clean_image_store": MemoryDataset(ShardFolder(clean), copy_mode="assign"),
+            "int_clean_image_shards": PartitionedDataset(
+                path=clean, dataset="pandas.ParquetDataset", filename_suffix=".parquet"
+            ),
             **param_blocks(params),
             **{name: KeptDataset() for name in OUTPUTS},
         }
     )
     SequentialRunner().run(create_pipeline(), catalog)
-    return {name: catalog[name].load() for name in OUTPUTS}
+    out = {name: catalog[name].load() for name in OUTPUTS}
+    out["int_verified_images"] = verified_table(out["int_verified_images"])  # lazy partitions
+    shutil.rmtree(clean)
+    return out
 
 
 def param_blocks(params: FrequencyParams) -> dict[str, MemoryDataset]:
@@ -89,17 +104,20 @@ def test_pipeline_counts_exact_and_estimates_accurate(world):
     counts = out["int_caption_counts"].merge(truth, on="concept")
     assert (counts["captions"] == counts["true_caption_count"]).all()
     freq = out["prm_concept_frequencies"]
-    assert list(freq.columns[:9]) == [
+    assert list(freq.columns[:11]) == [
         "concept",
+        "concept_set",
         "domain",
+        "corpus",
         "captions",
         "sampled",
         "downloaded",
         "verified",
+        "verified_units",
         "estimate",
         "ci_low",
         "ci_high",
-    ]
+    ][:11]
     worst, coverage = accuracy(freq, truth)
     assert worst <= 0.05 and coverage >= 0.9
     assert (freq["ci_low"] <= freq["estimate"]).all() and (
@@ -145,6 +163,11 @@ def test_pipeline_on_the_real_catalog_entries(tmp_path, world, project_root):
     import yaml
 
     conf = yaml.safe_load((project_root / "conf/base/catalog_frequency.yml").read_text())
+    variables = {k: conf.pop(k) for k in [k for k in conf if k.startswith("_")]}
+    for entry in conf.values():
+        for key in ("filepath", "path"):
+            if str(entry.get(key, "")).startswith("${_"):
+                entry[key] = variables[entry[key][2:-1]]
     for entry in conf.values():
         for key in ("filepath", "path"):
             if key in entry:
@@ -176,20 +199,20 @@ def test_pipeline_on_the_real_catalog_entries(tmp_path, world, project_root):
     assert (
         len(list((tmp_path / "data/03_primary/concept_frequencies.parquet").iterdir())) == 1
     )  # versioned
-    verified = catalog.load("int_verified_images")
+    verified = verified_table(catalog.load("int_verified_images"))
     assert verified["png"].map(len).gt(0).all() and len(verified) == freq["verified"].sum()
 
 
 def test_laion5b_scaling_off_reads_nothing_and_leaves_estimates(world):
     def boom():
-        raise AssertionError("raw_laion5b_captions must not be read with pretraining laion2b_en")
+        raise AssertionError("raw_laion5b_captions must not be read without corpus laion5b")
 
     out = run_frequency(
         {**world, "raw_laion5b_captions": {"p": boom}},
         FrequencyParams(acquisition={"min_bytes": 64}),
     )
     freq = out["prm_concept_frequencies"]
-    assert (freq["pretraining"] == "laion2b_en").all() and freq["captions_5b"].isna().all()
+    assert (freq["corpus"] == "laion2b_en").all() and freq["captions_5b"].isna().all()
     assert out["int_caption_counts_5b"]["captions_5b"].isna().all()
 
 
@@ -201,13 +224,15 @@ def test_laion5b_scaling_multiplies_estimate_and_ci_by_the_caption_ratio(world):
     extra = first.assign(SAMPLE_ID=first["SAMPLE_ID"] + 10**9)
     extra.loc[extra.index[::2], "TEXT"] = "ein Foto ohne Namen"
     world5b = {**world, "raw_laion5b_captions": {**parts, "zz-multi": extra}}
-    base = run_frequency(world, FrequencyParams(acquisition={"min_bytes": 64}))
-    p5 = FrequencyParams(acquisition={"min_bytes": 64}, estimate={"pretraining": "laion5b"})
-    out = run_frequency(world5b, p5)
+    p5 = FrequencyParams(
+        acquisition={"min_bytes": 64}, estimate={"corpora": ["laion2b_en", "laion5b"]}
+    )
+    out = run_frequency(world5b, p5)  # both corpora in one run
     c5 = out["int_caption_counts_5b"].set_index("concept")["captions_5b"]
-    two = base["prm_concept_frequencies"].set_index("concept")
-    five = out["prm_concept_frequencies"].set_index("concept")
-    assert (five["pretraining"] == "laion5b").all()
+    freq = out["prm_concept_frequencies"]
+    assert freq["corpus"].value_counts().to_dict() == {"laion2b_en": 8, "laion5b": 8}
+    two = freq[freq["corpus"] == "laion2b_en"].set_index("concept")
+    five = freq[freq["corpus"] == "laion5b"].set_index("concept")
     assert (five["captions_5b"] == c5.reindex(five.index)).all()
     assert (c5 >= two["captions"].reindex(c5.index)).all() and (c5 > two["captions"]).any()
     pos = two["captions"] > 0
@@ -223,7 +248,7 @@ def test_laion5b_scaling_multiplies_estimate_and_ci_by_the_caption_ratio(world):
 def test_laion5b_scaling_without_5b_counts_is_an_error(world):
     from imitation_kedro.pipelines.frequency.nodes import estimate_concept_frequencies
 
-    p5 = FrequencyParams(estimate={"pretraining": "laion5b"})
+    p5 = FrequencyParams(estimate={"corpora": ["laion5b"]})
     out = run_frequency(world, FrequencyParams(acquisition={"min_bytes": 64}))
     with pytest.raises(ValueError, match="int_caption_counts_5b is empty"):
         estimate_concept_frequencies(
@@ -231,9 +256,10 @@ def test_laion5b_scaling_without_5b_counts_is_an_error(world):
             out["int_caption_counts"],
             out["int_caption_hits"],
             pd.DataFrame({"key": []}),
-            pd.DataFrame({"concept": [], "verified": []}),
+            pd.DataFrame({"concept": [], "verified": [], "matched_faces": []}),
             out["int_caption_counts_5b"],
             p5.estimate,
+            p5.verification,
         )
 
 
@@ -262,5 +288,5 @@ def test_missing_laion5b_folder_loads_empty_and_laion5b_mode_names_it(tmp_path, 
     off = count_laion5b_captions({}, phrases, p.matching, p.estimate)
     assert off["captions_5b"].isna().all()
     with pytest.raises(ValueError, match="raw_laion5b_captions has no parquet shards"):
-        p5 = FrequencyParams(estimate={"pretraining": "laion5b"})
+        p5 = FrequencyParams(estimate={"corpora": ["laion5b"]})
         count_laion5b_captions({}, phrases, p5.matching, p5.estimate)

@@ -67,9 +67,9 @@ def test_spark_counts_and_hits_equal_local(spark, tmp_path):
         s_hits.reset_index(drop=True), l_hits.reset_index(drop=True), check_dtype=False
     )
     # LAION-5B counts (counts only, no sample): the same on both engines
-    p5 = FrequencyParams(matching={"engine": "spark"}, estimate={"pretraining": "laion5b"})
+    p5 = FrequencyParams(matching={"engine": "spark"}, estimate={"corpora": ["laion2b_en", "laion5b"]})
     s5 = count_laion5b_captions(captions, phrases, p5.matching, p5.estimate)
-    local5 = FrequencyParams(estimate={"pretraining": "laion5b"})
+    local5 = FrequencyParams(estimate={"corpora": ["laion2b_en", "laion5b"]})
     l5 = count_laion5b_captions(
         loaders(world["raw_laion_captions"]), phrases, local5.matching, local5.estimate
     )
@@ -85,3 +85,47 @@ def test_spark_missing_column_is_named(spark):
     phrases = build_concept_phrases(make_world(n_rows=10)["raw_concepts"], params.matching)
     with pytest.raises(MatchingError, match="columns found"):
         count_captions(frame, phrases, params.matching, params.sampling)
+
+
+@pytest.mark.parametrize("analyzer", ["standard", "loose"])
+def test_spark_counts_equal_local_on_the_lucene_corpus(spark, tmp_path, analyzer):
+    """Real names written 20 ways (the Lucene reference corpus): byte-identical counts/samples."""
+    import random
+
+    from kedro_datasets.spark import SparkDatasetV2
+
+    from tests.pipelines.frequency.test_lucene_reference import caption_forms, real_names
+
+    rnd = random.Random(5)
+    names = real_names()[:300]
+    texts = [
+        f for i, n in enumerate(names) for f in caption_forms(n, names[(i * 7 + 3) % 300], rnd)
+    ]
+    texts += [None, ""]
+    frame = pd.DataFrame(
+        {"SAMPLE_ID": range(len(texts)), "URL": [f"u{i}" for i in range(len(texts))], "TEXT": texts}
+    )
+    folder = tmp_path / "laion"
+    folder.mkdir()
+    shards = {f"part-{k:05d}": frame.iloc[k::3].reset_index(drop=True) for k in range(3)}
+    for pid, part in shards.items():
+        part.to_parquet(folder / f"{pid}.parquet", index=False)
+    names = list(dict.fromkeys(n.lower() for n in names))
+    concepts = pd.DataFrame({"concept": names, "domain": "style", "aliases": [[] for _ in names]})
+    spark_params = FrequencyParams(
+        matching={"engine": "spark", "analyzer": analyzer}, sampling={"max_images": 7}
+    )
+    local_params = FrequencyParams(matching={"analyzer": analyzer}, sampling={"max_images": 7})
+    phrases = build_concept_phrases(concepts, spark_params.matching)
+    captions = SparkDatasetV2(filepath=str(folder), file_format="parquet").load()
+    s_counts, s_hits = count_captions(
+        captions, phrases, spark_params.matching, spark_params.sampling
+    )
+    l_counts, l_hits = count_captions(
+        loaders(shards), phrases, local_params.matching, local_params.sampling
+    )
+    pd.testing.assert_frame_equal(s_counts, l_counts)
+    assert s_counts["captions"].sum() > 5 * len(names)
+    pd.testing.assert_frame_equal(
+        to_pandas(s_hits).reset_index(drop=True), l_hits.reset_index(drop=True), check_dtype=False
+    )

@@ -62,10 +62,11 @@ def world():
 
 def test_verification_counts_traps_out(world):
     params = FrequencyParams()
-    calib = calibrate_verification(
+    calib, ref_rejects = calibrate_verification(
         world["raw_concepts"], world["raw_reference_images"], ColourEmbedder(), params.verification
     )
-    assert set(calib["domain"]) == {"style", "motif"}
+    assert set(calib["domain"]) == {"style", "motif"} and ref_rejects.empty
+    assert calib["concept_set"].tolist() == calib["domain"].tolist()  # no sets: set = domain
     assert (calib["lower"] > calib["max_negative"] - 1).all() and (calib["tpr_lower"] > 0.9).all()
     caps = world["captions_frame"]
     img = world["raw_laion_images"]["part-00000"]
@@ -127,7 +128,8 @@ def test_estimate_scales_and_flags_missing_images():
             "verified": [40, 0, 0],
         }
     )
-    out = estimate_frequencies(table, 0.95)
+    table["concept_set"] = "style"
+    out = estimate_frequencies(table, 0.95, no_images="nan")
     a = out.iloc[0]
     assert a["estimate"] == pytest.approx(500.0)
     lo, hi = wilson_interval(np.asarray([40]), np.asarray([80]), 0.95)
@@ -144,7 +146,7 @@ def test_estimate_scales_and_flags_missing_images():
     assert (scaled.iloc[1]["ci_low"], scaled.iloc[1]["ci_high"]) == (0.0, 9.0)
     assert scaled.iloc[2][["estimate", "ci_low", "ci_high"]].tolist() == [0.0, 0.0, 0.0]
     assert scaled["captions_5b"].tolist() == [3000, 9, 4]
-    assert (scaled["pretraining"] == "laion5b").all() and (out["pretraining"] == "laion2b_en").all()
+    assert (scaled["corpus"] == "laion5b").all() and (out["corpus"] == "laion2b_en").all()
     assert out["captions_5b"].isna().all() and list(scaled.columns) == list(out.columns)
     with pytest.raises(ValueError, match="no LAION-5B caption count"):
         scale_to_laion5b(out, pd.Series({"a": 3000}))
@@ -153,18 +155,33 @@ def test_estimate_scales_and_flags_missing_images():
 
 
 class TwoFaceEmbedder(ColourEmbedder):
-    """Each image 'contains' two faces: its own colour and a fixed grey-blue decoy."""
+    """Each LAION image 'contains' two faces: its own colour and a fixed grey-blue decoy;
+    reference images (``single``: their pixel bytes) one face."""
+
+    def __init__(self, single=frozenset()):
+        super().__init__()
+        self.single = single
 
     def embed_faces(self, images):
         own = self.embed(images)
         decoy = _unit([-1.0, -1.0, 1.0]).astype(np.float32)
-        return [np.vstack([decoy, row[None, :]]) for row in own]
+        return [
+            row[None, :] if im.tobytes() in self.single else np.vstack([decoy, row[None, :]])
+            for im, row in zip(images, own, strict=True)
+        ]
+
+
+def _ref_pixels(refs):
+    return frozenset(decode(p).tobytes() for p in refs["png"])
 
 
 def test_faces_method_counts_an_image_when_any_face_matches(world, monkeypatch):
     from imitation_kedro.pipelines.frequency import verification as ver
 
-    monkeypatch.setattr(ver, "face_embedder", lambda path, batch, detector=None: TwoFaceEmbedder())
+    single = _ref_pixels(world["raw_reference_images"])
+    monkeypatch.setattr(
+        ver, "face_embedder", lambda path, batch, detector=None, device="cpu": TwoFaceEmbedder(single)
+    )
     concepts = world["raw_concepts"].assign(domain="faces")
     params = FrequencyParams(
         verification={"domains": {"faces": {"method": "faces", "threshold": 0.9}}}
@@ -173,7 +190,7 @@ def test_faces_method_counts_an_image_when_any_face_matches(world, monkeypatch):
     hits = pd.DataFrame(
         {"concept": "Ray", "SAMPLE_ID": img["key"].astype(int), "URL": "u", "TEXT": "t"}
     )
-    calib = calibrate_verification(
+    calib, _ = calibrate_verification(
         concepts, world["raw_reference_images"], None, params.verification
     )
     scores, _ = verify_images(
@@ -188,6 +205,7 @@ def test_faces_method_counts_an_image_when_any_face_matches(world, monkeypatch):
     own = ColourEmbedder().embed([decode(p) for p in img["png"]]) @ _unit(colour_of(0) - 128.0)[0]
     assert scores["verified"].to_numpy().tolist() == (own > 0.9).tolist()
     assert scores["verified"].any() and not scores["verified"].all()
+    assert (scores["matched_faces"] == scores["verified"].astype(int)).all()  # the decoy never matches
 
 
 def test_art_method_applies_the_artwork_gate(world):
@@ -200,7 +218,7 @@ def test_art_method_applies_the_artwork_gate(world):
         }
     )
     img = world["raw_laion_images"]["part-00000"]
-    calib = calibrate_verification(
+    calib, _ = calibrate_verification(
         world["raw_concepts"], world["raw_reference_images"], ColourEmbedder(), params.verification
     )
     # "Ray" (style, red: gate text is +x, red images pass 0.5) and "Zoë Brandt" (motif, gate 0.99)

@@ -8,8 +8,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from imitation_kedro.core.generation_params import GenerationParams
 from imitation_kedro.core.params import parse_params
-from imitation_kedro.pipelines.generation.params import GenerationParams
 
 TINY_PARAMS: dict[str, Any] = {
     "model": "tiny",
@@ -142,7 +142,7 @@ def image_catalog(root: Path, concepts: pd.DataFrame, pipe: Any, params: Generat
 
     images = {
         "path": str(root / "generated"),
-        "dataset": "pillow.ImageDataset",
+        "dataset": "imitation_kedro.datasets.atomic.AtomicImageDataset",
         "filename_suffix": ".png",
     }
     return DataCatalog(
@@ -187,6 +187,11 @@ def run_generation(
     catalog = image_catalog(root, concepts, pipe, params)
     SequentialRunner().run(pipeline, catalog)
     return catalog
+
+
+def shard_manifest(catalog: Any, shard: str = "tiny/shard-000-of-001") -> pd.DataFrame:
+    """This run's shard manifest (with the per-run ``status`` column)."""
+    return catalog.load("int_generation_shard_manifests")[shard]()
 
 
 def png_bytes(root: Path, folder: str = "generated") -> dict[str, bytes]:

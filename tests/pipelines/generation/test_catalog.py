@@ -71,11 +71,14 @@ def test_base_catalog_runs_twice_and_versions_the_manifest(tmp_path, concepts, t
         SequentialRunner().run(create_pipeline(), catalog)
         manifest = catalog.load("int_generation_manifest")
         assert len(manifest) == 15
-        assert set(manifest["status"]) == ({"generated"} if run == 0 else {"existing"})
-    versions = sorted(
-        p.name for p in (tmp_path / entries["int_generation_manifest"]["filepath"]).iterdir()
-    )
+        shard = catalog.load("int_generation_shard_manifests")["tiny/shard-000-of-001"]()
+        assert set(shard["status"]) == ({"generated"} if run == 0 else {"existing"})
+    folder = tmp_path / entries["int_generation_manifest"]["filepath"]
+    versions = sorted(folder.iterdir())
     assert len(versions) == 2
+    # Same config, same bytes: the rerun's manifest (images reused) equals the first one.
+    first, second = (next(v.iterdir()).read_bytes() for v in versions)
+    assert first == second
     grid = Path(entries["rpt_generation_grid"]["filepath"])
     assert len(list(grid.iterdir())) == 2
     pngs = list(Path(entries["int_generated_images"]["path"]).rglob("*.png"))

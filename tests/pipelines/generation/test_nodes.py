@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from imitation_kedro.core.generation_params import GenerationParams
 from imitation_kedro.core.params import ParameterError, parse_params
 from imitation_kedro.core.seeding import stable_seed
 from imitation_kedro.pipelines.generation.nodes import (
@@ -17,7 +18,6 @@ from imitation_kedro.pipelines.generation.nodes import (
     merge_generation_manifests,
     plan_generation,
 )
-from imitation_kedro.pipelines.generation.params import GenerationParams
 from imitation_kedro.pipelines.generation.prompts import check_template
 from imitation_kedro.pipelines.generation.sharding import select_shard
 from tests.pipelines.generation.conftest import TINY_PARAMS, make_params
@@ -149,9 +149,8 @@ def test_plan_marks_existing_missing_and_corrupt_images(concepts):
     plan = plan_generation(table, existing, params)
     assert plan["status"].tolist()[:3] == ["existing", "corrupt", "todo"]
     assert "truncated" in plan["status_reason"][1]
-    wrong_size = {table["path"][0]: lambda: Image.new("RGB", (64, 64))}
-    with pytest.raises(ValueError, match="is 64x64 but the settings ask for 32x32"):
-        plan_generation(table, wrong_size, params)
+    assert plan["status_reason"][2] == "absent"
+    assert plan["stored_record"][0] == "" and len(plan["pixels_sha256"][0]) == 64
 
 
 def _manifest(table: pd.DataFrame) -> pd.DataFrame:
@@ -201,7 +200,7 @@ def test_conf_parameters_parse(env):
 def test_pipeline_modules_import_without_torch():
     code = (
         "import sys; import imitation_kedro.pipelines.generation as g; g.create_pipeline();"
-        "import imitation_kedro.pipelines.generation.nodes, imitation_kedro.pipelines.generation.params;"
+        "import imitation_kedro.pipelines.generation.nodes, imitation_kedro.core.generation_params;"
         "heavy = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules];"
         "assert not heavy, heavy"
     )

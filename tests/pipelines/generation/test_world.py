@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from imitation_kedro.pipelines.generation.params import GenerationParams
+from imitation_kedro.core.generation_params import GenerationParams
 from tests.pipelines.generation.conftest import png_bytes
 from tests.pipelines.generation.test_catalog import _entries
 
@@ -20,6 +20,7 @@ IMAGES = "data/07_model_output/generated"
 
 def _run(root: Path, world: dict, params: GenerationParams):
     from kedro.io import DataCatalog
+    from kedro.io.core import Version
     from kedro.runner import SequentialRunner
 
     from imitation_kedro.datasets import DiffusersPipelineDataset
@@ -33,8 +34,10 @@ def _run(root: Path, world: dict, params: GenerationParams):
     catalog = DataCatalog.from_config(entries)
     catalog["raw_concepts"] = world["raw_concepts"]
     # A fresh load per run, as `kedro run` does (preparing the pipeline mutates it).
+    # mdl_t2i is versioned (conf/base/catalog_world.yml): load its latest version.
     catalog["mdl_t2i"] = DiffusersPipelineDataset(
-        path=str(world["paths"]["mdl_t2i"]), pipeline_class="MiniatureTextToImagePipeline"
+        path=str(world["paths"]["mdl_t2i"]), pipeline_class="MiniatureTextToImagePipeline",
+        version=Version(None, None),
     ).load()
     catalog["params:generation"] = params
     catalog["params:generation.model"] = params.model

@@ -86,3 +86,27 @@ def test_face_filter_counts_and_scores_identity(face_world):
     # cross-identity check through the same path: Collins' generations vs Hopper's references
     imgs = out["int_similarity_image_scores"]
     assert np.isfinite(imgs["score"]).all() and len(imgs) == 4
+
+
+def test_laion_switch_counts_faces_after_the_one_face_filter(face_world):
+    """FIT §5.1 (issue 17): >= min_laion_refs verified LAION images that are all group photos
+    leave no one-face reference, so the gold references are used. Today the switch counted the
+    images before the filter and the concept was skipped ("too few usable references")."""
+    from imitation_kedro.pipelines.similarity.params import SimilarityParams
+
+    astro = Image.fromarray(skdata.astronaut())  # two faces
+    group = pd.DataFrame(
+        {"concept": "Eileen Collins", "key": [f"{i:09d}" for i in range(10)], "png": _png(astro)}
+    )
+    params = SimilarityParams(
+        domains={"faces": {"embedder": {"kind": "dlib", "batch_size": 4}, "min_laion_refs": 10,
+                           "min_refs": 5}},
+        top_k_refs=3, empty_score=0.0, decode_workers=2,
+        grids={"max_concepts": 0, "images_per_prompt": 2, "refs_per_prompt": 2},
+    )
+    out = run_pipeline({**face_world, "int_verified_images": group}, None, params)
+    scores = out["prm_imitation_scores"].set_index(["concept", "prompt_id"])
+    p0 = scores.loc[("Eileen Collins", 0)]
+    assert p0["ref_source"] == "curated" and p0["n_refs"] == 3 and p0["score"] > 0.95
+    skipped = out["int_similarity_rejects"].query("level == 'concept'")
+    assert skipped.empty

@@ -18,7 +18,7 @@ from imitation_kedro.pipelines.similarity.nodes import (
 
 from .conftest import ColourEmbedder, make_params
 
-CONTRACT = ["concept", "domain", "model", "prompt_id", "score", "score_var", "n_generated",
+CONTRACT = ["concept", "concept_set", "domain", "model", "prompt_id", "score", "score_var", "n_generated",
             "n_used", "n_refs", "ref_source", "zero_face_rate"]
 
 

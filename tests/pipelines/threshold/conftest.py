@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imitation_kedro.pipelines.threshold.params import ThresholdParams
+from imitation_kedro.core.threshold_params import ThresholdParams
 
 
 def contract_tables(

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from imitation_kedro.core.threshold_params import ThresholdParams
 from imitation_kedro.pipelines.threshold.detect import detect_group
-from imitation_kedro.pipelines.threshold.params import ThresholdParams
 from imitation_kedro.pipelines.threshold.pelt import pelt_l2
 from imitation_kedro.pipelines.threshold.segmented import segmented_test
 

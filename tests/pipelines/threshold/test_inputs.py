@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from imitation_kedro.core.params import ParameterError, parse_params
+from imitation_kedro.core.threshold_params import ThresholdParams
 from imitation_kedro.pipelines.threshold.inputs import ThresholdInputError, prepare_tables
-from imitation_kedro.pipelines.threshold.params import ThresholdParams
 
 P = ThresholdParams()
 
@@ -43,7 +43,7 @@ def test_unmatched_concepts_are_listed_as_rejects(tables):
     assert set(concepts["concept"]) == {"concept 000", "concept 002"}
     got = dict(zip(rejects["concept"], rejects["reason"], strict=True))
     assert got == {
-        "concept 001": "no row in prm_concept_frequencies",
+        "concept 001": "no row in prm_concept_frequencies for corpus laion2b_en",
         "concept 003": "no row in prm_imitation_scores",
     }
     with pytest.raises(ThresholdInputError, match="concept 001"):
@@ -69,7 +69,8 @@ def test_bad_values_are_rejected_with_reason_or_raise(tables, column, value, rea
     concepts, prompts, rejects, _ = prepare_tables(freq, scores, None, P)
     assert "concept 002" not in set(concepts["concept"]) | set(prompts["concept"])
     assert rejects.to_dict("records") == [
-        {"domain": "style", "model": "m1", "concept": "concept 002", "reason": reason}
+        {"concept_set": "style", "domain": "style", "model": "m1", "concept": "concept 002",
+         "reason": reason}
     ]
     with pytest.raises(ThresholdInputError, match="concept 002"):
         prepare_tables(freq, scores, None, ThresholdParams(on_bad_rows="error"))

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from imitation_kedro.core.threshold_params import ThresholdParams
 from imitation_kedro.pipelines.threshold import nodes
-from imitation_kedro.pipelines.threshold.params import ThresholdParams
 
 
 def _run(freq, scores, params):
@@ -97,7 +97,7 @@ def test_figures_and_report_read_well(tables, step_data, fast_params):
     fig2, png2 = nodes.plot_penalty_sensitivity(sens, params.paper)
     assert png.startswith(b"\x89PNG") and png2.startswith(b"\x89PNG")
     assert len(fig.axes) >= 1 and fig.axes[0].get_xscale() == "symlog"
-    report = nodes.write_threshold_report(summary, rejects, table, sens, png, png2, params)
+    report = nodes.write_threshold_report(summary, rejects, table, sens, concepts, None, params)
     for text in (
         "# Imitation thresholds",
         "## Inputs",
@@ -108,7 +108,7 @@ def test_figures_and_report_read_well(tables, step_data, fast_params):
         "| style | m1 | paper | threshold | 310",
         "## Plots",
         "rpt_threshold_figure",
-        "data:image/png;base64,",
+        "![Score vs count](rpt_threshold_figure)",
         "## Caveats",
         "excluded by parameter: concept 007",
         "count is missing/NaN",

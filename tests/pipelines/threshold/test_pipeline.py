@@ -13,8 +13,8 @@ import pandas as pd
 from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 
+from imitation_kedro.core.threshold_params import ThresholdParams
 from imitation_kedro.pipelines.threshold import create_pipeline
-from imitation_kedro.pipelines.threshold.params import ThresholdParams
 from imitation_kedro.pipelines.threshold.pipeline import create_user_table_pipeline
 from tests.fixtures.project import copy_project, run_script
 
@@ -39,6 +39,7 @@ def test_every_node_is_named_and_outputs_are_declared():
         "plot_threshold_figure",
         "plot_penalty_sensitivity",
         "write_threshold_report",
+        "render_threshold_report_html",
     }
     import yaml
 
@@ -71,7 +72,9 @@ def test_sliced_pipeline_on_in_memory_catalog(tables, step_data, fast_params, ca
     # Persisted (MemoryDatasets are released once their last consumer ran).
     catalog["out_thresholds"] = ParquetDataset(filepath=str(tmp_path / "thresholds.parquet"))
     catalog["rpt_threshold_report"] = TextDataset(filepath=str(tmp_path / "report.md"))
-    pipe = create_pipeline().to_outputs("out_thresholds", "rpt_threshold_report")
+    catalog["raw_threshold_world_truth"] = pd.DataFrame()  # no world: no truth section
+    catalog["rpt_threshold_report_html"] = TextDataset(filepath=str(tmp_path / "report.html"))
+    pipe = create_pipeline().to_outputs("out_thresholds", "rpt_threshold_report_html")
     assert "plot_threshold_figure" in {n.name for n in pipe.nodes}
     SequentialRunner().run(pipe, catalog)
     table = catalog.load("out_thresholds")
@@ -85,10 +88,13 @@ def test_each_entry_reads_only_its_own_input():
     """The lineage view draws what runs: FIT tables into `threshold`, the user table into
     `threshold_user_table`, then the same nodes."""
     fit, user = create_pipeline(), create_user_table_pipeline()
-    assert fit.inputs() == {"prm_concept_frequencies", "prm_imitation_scores"} | {
+    truth = {"raw_threshold_world_truth"}  # optional: the report's comparison with the world
+    assert fit.inputs() == {"prm_concept_frequencies", "prm_imitation_scores"} | truth | {
         i for i in fit.inputs() if i.startswith("params:")
     }
-    assert user.inputs() == {"raw_user_scores"} | {i for i in user.inputs() if i.startswith("params:")}
+    assert user.inputs() == {"raw_user_scores"} | truth | {
+        i for i in user.inputs() if i.startswith("params:")
+    }
     rest = {n.name for n in fit.nodes} - {"prepare_threshold_inputs"}
     assert rest == {n.name for n in user.nodes} - {"prepare_user_table_inputs"}
     assert fit.all_outputs() == user.all_outputs()
@@ -137,7 +143,7 @@ def test_threshold_nodes_do_not_import_torch():
         import sys
         import numpy as np, pandas as pd
         from imitation_kedro.pipelines.threshold import create_pipeline, nodes
-        from imitation_kedro.pipelines.threshold.params import ThresholdParams
+        from imitation_kedro.core.threshold_params import ThresholdParams
         p = ThresholdParams(bootstrap={"n_resamples": 5},
                             segmented={"n_permutations": 39})
         user = pd.DataFrame({"concept": [f"c{i}" for i in range(20)], "count": range(20),
@@ -148,7 +154,8 @@ def test_threshold_nodes_do_not_import_torch():
         sens = nodes.sweep_penalties(c, p.sensitivity, p.paper)
         f, png = nodes.plot_threshold_figure(c, t, cur)
         f2, png2 = nodes.plot_penalty_sensitivity(sens, p.paper)
-        nodes.write_threshold_report(s, rej, t, sens, png, png2, p)
+        md = nodes.write_threshold_report(s, rej, t, sens, c, None, p)
+        nodes.render_threshold_report_html(md, png, png2, p)
         assert t["threshold"].tolist() == [10, 10], t
         print(sorted(m for m in ("torch", "diffusers", "open_clip", "transformers") if m in sys.modules))
     """)

@@ -79,9 +79,15 @@ def eval_table_pairs(table: pd.DataFrame, concepts: pd.DataFrame) -> pd.DataFram
                 raise BackdoorDataError(
                     f"evaluation label {bad.iloc[0]} outside the {len(names)} classes"
                 )
+            index = labels.astype(int)
             labels = labels.map(lambda i: names[i])
+        else:
+            first = first_index(names)
+            index = labels.map(lambda c: first.get(c, -1))
     elif "concept" in table.columns:
         labels = table["concept"]
+        first = first_index(names)
+        index = labels.map(lambda c: first.get(c, -1))
     else:
         raise BackdoorDataError(
             f"evaluation table needs `label` or `concept`: {list(table.columns)}"
@@ -89,8 +95,35 @@ def eval_table_pairs(table: pd.DataFrame, concepts: pd.DataFrame) -> pd.DataFram
     keys = table["key"].astype(str) if "key" in table.columns else "eval-" + table.index.astype(str)
     images = {"png": table["png"]} if "png" in table.columns else {"image": table["image"]}
     return pd.DataFrame(
-        {"key": keys, **images, "caption": labels.astype(str), "label": labels.astype(str)}
+        {
+            "key": keys,
+            **images,
+            "caption": labels.astype(str),
+            "label": labels.astype(str),
+            "label_index": np.asarray(index, dtype=np.int64),
+        }
     )
+
+
+def first_index(names: list[str]) -> dict[str, int]:
+    """Class name -> its first index (a name may repeat: CLIP's "missile" 657/744)."""
+    first: dict[str, int] = {}
+    for i, name in enumerate(names):
+        first.setdefault(name, i)
+    return first
+
+
+def label_indices(
+    split: pd.DataFrame, classes: list[str], eval_index: dict[str, int] | None
+) -> pd.Series:
+    """Class index per pair: the evaluation table's own index where it has one (index-based
+    classes, the paper's), else the first class of that name; -1 for unlabelled pairs."""
+    first = first_index(classes)
+    index = split["label"].map(lambda c: first.get(c, -1) if isinstance(c, str) else -1)
+    if eval_index:
+        own = split["key"].map(eval_index)
+        index = own.where(own.notna() & (split["split"] != "pretrain"), index)
+    return index.astype(np.int64)
 
 
 def table_rows(raw_pairs: pd.DataFrame, concepts: pd.DataFrame, params: DataParams) -> pd.DataFrame:
@@ -153,12 +186,29 @@ def finish_pairs(
 
 
 def choose_classes(
-    pairs: pd.DataFrame, target: str | None, params: DataParams, target_rank: int = 0
+    pairs: pd.DataFrame,
+    target: str | None,
+    params: DataParams,
+    target_rank: int = 0,
+    concepts: pd.DataFrame | None = None,
 ) -> tuple[list[str], str]:
-    """Zero-shot classes (the most frequent labelled concepts) and the attack target among them.
+    """Zero-shot classes and the attack target among them.
 
-    ``target=None`` picks the class ranked ``target_rank`` by labelled pairs (0 = most frequent).
+    ``data.class_order: file``: every row of the class file, in file order (index-based, as
+    the paper: CLIP's 1,000 ImageNet names, duplicates kept). ``frequency``: the most frequent
+    labelled concepts, sorted by name; ``target=None`` picks the class ranked ``target_rank`` by
+    labelled pairs (0 = most frequent).
     """
+    if params.class_order == "file":
+        if concepts is None:
+            raise BackdoorDataError("data.class_order: file needs the class file")
+        classes = [str(c) for c in concepts["concept"]]
+        if target is None or target not in classes:
+            raise BackdoorDataError(
+                f"attack target {target!r} is not a row of the class file ({len(classes)} "
+                "classes); name one of its classes in attack.target"
+            )
+        return classes, target
     counts = pairs["label"].dropna().value_counts()
     counts = counts[counts >= params.min_class_pairs]
     ranked = sorted(counts.index, key=lambda c: (-counts[c], c))

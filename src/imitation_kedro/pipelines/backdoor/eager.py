@@ -55,32 +55,30 @@ class EagerPairs:
 
         ``raw_pairs`` needs ``png`` (or an ``image`` path under ``image_root``) and ``caption``;
         ``key`` and ``label`` are used when present (otherwise the key is the row number and the
-        label is the one concept the caption names). Images of another size are stored squashed
-        to ``data.image_size``.
+        label is the one concept the caption names). The original bytes are kept: clean images
+        are centre-cropped and triggered ones squashed when used (``images.fit_image``).
         """
         size = self.data.image_size
         pairs = table_rows(self.attach_images(raw_pairs, image_root), concepts, self.data)
-        rejects, keep, normalised = [], [], []
+        rejects, keep = [], []
         for row in captioned_rows(pairs, rejects):
             try:
                 if row.png is None:
                     raise FileNotFoundError("no image bytes")
-                arr = images.decode_image(row.png, size)
+                images.decode_image(row.png, size)
             except Exception as exc:  # noqa: BLE001 - any decoder failure is a counted reject
                 reason = f"undecodable image: {type(exc).__name__}"
                 rejects.append({"key": row.key, "reason": reason})
                 continue
             keep.append(row.key)
-            same = arr.shape[0] == images.square_side(row.png)
-            normalised.append(row.png if same else images.encode_png(arr))
         out = pairs.set_index("key").loc[keep].reset_index()
-        out["png"] = normalised
         return finish_pairs(out, rejects, len(pairs), PAIR_COLUMNS)
 
     def with_triggers(self, pairs: pd.DataFrame, rows: Any) -> pd.DataFrame:
-        """Bake the ``train`` trigger into the stored PNG of ``rows`` (B5: lossless)."""
+        """Bake the ``train`` trigger into the stored PNG of ``rows`` (B5: lossless), on the
+        image squashed to ``data.image_size`` (the paper's geometry for triggered images)."""
         keys = pairs.loc[rows, "key"].tolist()
-        decoded = images.decode_images(pairs.loc[rows, "png"], self.data.image_size)
+        decoded = images.decode_images(pairs.loc[rows, "png"], self.data.image_size, "squash")
         triggered, _ = apply_trigger(decoded, keys, self.attack, "train")
         pairs.loc[rows, "png"] = pd.Series([images.encode_png(a) for a in triggered], index=rows)
         return pairs
@@ -97,5 +95,6 @@ class EagerPairs:
     def eval_set(self, rows: pd.DataFrame, labels: np.ndarray) -> Any:
         """Clean images and the same images with the ``test`` trigger, in memory."""
         clean = images.decode_images(rows["png"], self.data.image_size)
-        trig, _ = apply_trigger(clean, rows["key"].tolist(), self.attack, "test")
+        squashed = images.decode_images(rows["png"], self.data.image_size, "squash")
+        trig, _ = apply_trigger(squashed, rows["key"].tolist(), self.attack, "test")
         return EvalSet(images.images_to_tensor(clean), images.images_to_tensor(trig), labels)

@@ -41,13 +41,36 @@ def accuracy_vs_asr_figure(results: pd.DataFrame, asr_caps: list[float], attack:
         )
         for cap in asr_caps:
             ax.axvline(100 * cap, color="grey", lw=0.6, ls=":")
+            ax.text(  # label each cap line at the top of the panel, inside the axes
+                100 * cap + 1,
+                0.98,
+                f"ASR cap {100 * cap:g}%",
+                transform=ax.get_xaxis_transform(),
+                rotation=90,
+                va="top",
+                ha="left",
+                fontsize=6,
+                color="0.35",
+            )
         ax.set(
             title=f"pre-trained with {obj}",
             xlabel="ASR@1 on triggered test images (%)",
             ylabel="zero-shot top-1 accuracy, test (%)",
             xlim=(-2, 102),
         )
-        ax.legend(fontsize=7)
+    # One legend for all panels, below them: it never covers a point.
+    seen: dict[str, Any] = {}
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            seen.setdefault(label, handle)
     fig.suptitle(f"CleanCLIP grid, attack {attack}")
-    fig.tight_layout()
+    fig.legend(
+        list(seen.values()),
+        list(seen.keys()),
+        loc="lower center",
+        ncol=max(1, len(seen)),
+        fontsize=7,
+        frameon=False,
+    )
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig

@@ -6,20 +6,35 @@ No torch at import (tensor helpers import it inside).
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
+Geometry = Literal["crop", "squash"]
 
-def decode_image(png: bytes, size: int) -> np.ndarray:
-    """PNG/JPEG bytes -> ``size x size x 3`` uint8, squashed (aspect ignored, as in the paper)."""
+
+def fit_image(img: Image.Image, size: int, geometry: Geometry) -> Image.Image:
+    """The paper's geometry per image kind (reference s5): ``crop`` = CLIP's preprocessing,
+    ``Resize(size, bicubic)`` of the shorter side then ``CenterCrop(size)`` (clean and ImageNet
+    images); ``squash`` = resized to ``size x size``, aspect ignored (triggered images)."""
+    w, h = img.size
+    if (w, h) == (size, size):
+        return img
+    if geometry == "squash":
+        return img.resize((size, size), Image.Resampling.BICUBIC)
+    # torchvision Resize(int) / CenterCrop arithmetic on PIL images
+    nw, nh = (size, int(size * h / w)) if w <= h else (int(size * w / h), size)
+    img = img.resize((nw, nh), Image.Resampling.BICUBIC)
+    top, left = int(round((nh - size) / 2.0)), int(round((nw - size) / 2.0))
+    return img.crop((left, top, left + size, top + size))
+
+
+def decode_image(png: bytes, size: int, geometry: Geometry = "crop") -> np.ndarray:
+    """PNG/JPEG bytes -> ``size x size x 3`` uint8 in the given geometry (:func:`fit_image`)."""
     with Image.open(io.BytesIO(png)) as img:
-        img = img.convert("RGB")
-        if img.size != (size, size):
-            img = img.resize((size, size), Image.Resampling.BICUBIC)
-        return np.asarray(img, dtype=np.uint8).copy()
+        return np.asarray(fit_image(img.convert("RGB"), size, geometry), dtype=np.uint8).copy()
 
 
 def encode_png(array: np.ndarray) -> bytes:
@@ -29,20 +44,11 @@ def encode_png(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def decode_images(pngs: pd.Series, size: int) -> np.ndarray:
+def decode_images(pngs: pd.Series, size: int, geometry: Geometry = "crop") -> np.ndarray:
     """A column of image bytes -> ``N x size x size x 3`` uint8 (inputs were validated upstream)."""
     if len(pngs) == 0:
         return np.zeros((0, size, size, 3), dtype=np.uint8)
-    return np.stack([decode_image(b, size) for b in pngs])
-
-
-def square_side(png: bytes) -> int:
-    """The side of a square image, -1 when it is not square or not an image."""
-    try:
-        with Image.open(io.BytesIO(png)) as img:
-            return img.size[0] if img.size[0] == img.size[1] else -1
-    except Exception:  # noqa: BLE001
-        return -1
+    return np.stack([decode_image(b, size, geometry) for b in pngs])
 
 
 def images_to_tensor(images: np.ndarray) -> Any:

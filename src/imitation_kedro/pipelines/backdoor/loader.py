@@ -94,12 +94,14 @@ class PairImages:
         key = self.key(i)
         try:
             png = self.pngs[i]
-            if png is not None:
-                img = images.decode_image(png, self.size)
-            elif self.paths.present[i]:
-                img = images.decode_image(Path(self.paths[i].decode()).read_bytes(), self.size)
-            else:
+            if png is None and self.paths.present[i]:
+                png = Path(self.paths[i].decode()).read_bytes()
+            if png is None:
                 raise FileNotFoundError(key)
+            # geometry per image kind (reference s5): clean images centre-cropped, triggered squashed
+            squash = self.mode == "eval" or self.poisoned[i]
+            img = images.decode_image(png, self.size, "squash" if squash else "crop")
+            clean = images.decode_image(png, self.size) if self.mode == "eval" else img
         except FileNotFoundError:
             return i, None, MISSING
         except Exception as exc:  # noqa: BLE001 - any decoder failure is a counted reject
@@ -107,7 +109,7 @@ class PairImages:
         self.decoded += 1
         if self.mode == "eval":
             trig = apply_trigger(img[None], [key], self.attack, "test")[0][0]
-            return i, (images.image_to_tensor(img), images.image_to_tensor(trig)), None
+            return i, (images.image_to_tensor(clean), images.image_to_tensor(trig)), None
         if self.poisoned[i]:
             img = apply_trigger(img[None], [key], self.attack, "train")[0][0]
         out = images.image_to_tensor(img)

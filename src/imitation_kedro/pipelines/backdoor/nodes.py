@@ -24,6 +24,7 @@ from . import report as R
 from .augment import augment_captions
 from .figures import accuracy_vs_asr_figure
 from .finding import finding
+from .paper_tables import cleaned_table, poisoned_table
 from .params import (
     AttackParams,
     AugmentParams,
@@ -36,7 +37,7 @@ from .params import (
 )
 from .poison import cleaning_split, poison_pairs
 from .runs import clean_grid, clean_run, pretrain_run, run_context
-from .select import select_points
+from .select import SelectedStates, select_points
 from .source import pair_source
 
 logger = logging.getLogger(__name__)
@@ -56,17 +57,24 @@ def prepare_pairs(
     """
     source = pair_source(data, attack)
     pairs, rejects = source.build_pairs(D.concat_partitions(raw_pairs), concepts, data.image_root)
-    eval_pairs = None
+    eval_pairs, eval_index = None, None
     if data.eval_source == "table":
         attached = source.attach_images(D.concat_partitions(raw_eval), data.eval_image_root)
         eval_table = D.eval_table_pairs(attached, concepts)
+        eval_index = dict(zip(eval_table["key"], eval_table["label_index"], strict=True))
         # eval paths are already resolved: no image_root
         eval_pairs, eval_rejects = source.build_pairs(eval_table, concepts, None)
         rejects = pd.concat([rejects, eval_rejects], ignore_index=True)
     classes, target = D.choose_classes(
-        eval_pairs if eval_pairs is not None else pairs, attack.target, data, attack.target_rank
+        eval_pairs if eval_pairs is not None else pairs,
+        attack.target,
+        data,
+        attack.target_rank,
+        concepts,
     )
     split = D.split_pairs(pairs, classes, data, eval_pairs)
+    split["label_index"] = D.label_indices(split, classes, eval_index)
+    target_index = classes.index(target)  # the first class of that name (banana = 954)
     logger.info(
         "backdoor: %d pairs (%s), %d classes, %d rejects",
         len(split),
@@ -77,13 +85,16 @@ def prepare_pairs(
     info = {
         "classes": classes,
         "target": target,
+        "target_index": target_index,
         "templates": list(evaluation.templates),
         "rejects": int(len(rejects)),
         # denominators of accuracy (all images) and ASR (non-target images), for the report's CIs
         "n_eval": {
             name: {
                 "acc": int((split["split"] == name).sum()),
-                "asr": int(((split["split"] == name) & (split["label"] != target)).sum()),
+                "asr": int(
+                    ((split["split"] == name) & (split["label_index"] != target_index)).sum()
+                ),
             }
             for name in ("selection", "test")
         },
@@ -152,14 +163,18 @@ def clean_models(
     caption_aug: pd.DataFrame,
     classes: dict[str, Any],
     params: BackdoorParams,
-) -> pd.DataFrame:
-    """CleanCLIP grid on every pre-trained model, fresh optimiser per run; metrics per epoch."""
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """CleanCLIP grid on every pre-trained model, fresh optimiser per run; metrics per epoch,
+    and the weights of the point ``select_models`` picks per (model, cleaning objective, cap)."""
     ctx = run_context(pairs, caption_aug, classes, params)
+    keep = SelectedStates(list(params.select.asr_caps), params.select.selection_split)
     rows = []
     for name, ckpt in sorted(models.items()):
         for point in clean_grid(params.clean):
-            rows += clean_run(ctx, name, ckpt, point, cleaning)
-    return pd.DataFrame(rows)
+            rows += clean_run(ctx, name, ckpt, point, cleaning, keep)
+    selected = keep.checkpoints()
+    logger.info("backdoor: %d selected cleaned checkpoints", len(selected))
+    return pd.DataFrame(rows), selected
 
 
 def select_models(results: pd.DataFrame, select: FromBlock[SelectParams]) -> pd.DataFrame:
@@ -184,6 +199,7 @@ def write_report(  # noqa: PLR0913
     pretrain: FromBlock[PretrainParams],
     clean: FromBlock[CleanParams],
     select: FromBlock[SelectParams],
+    data: FromBlock[DataParams],
 ) -> str:
     """Markdown: data, attack, poisoned models, selected cleaned models, the paper's question
     (intervals and their meaning: :mod:`.report`)."""
@@ -217,5 +233,10 @@ def write_report(  # noqa: PLR0913
         "",
         "The oracle rule (selection on test, as in the paper) is in the selection table "
         "(`rule == oracle_test`).",
+        "",
+        "## Tables in the paper's layout",
+        "",
+        *poisoned_table(kept, f"{data.corpus} ({len(manifest)} poisons)"),
+        *cleaned_table(results, selection, list(select.asr_caps), data.corpus),
     ]
     return "\n".join(lines) + "\n"

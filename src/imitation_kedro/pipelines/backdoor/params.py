@@ -18,9 +18,13 @@ CleanObjective = Literal["mmcl", "ssl", "mmcl_ssl"]
 class DataParams(Params):
     """Which pairs and classes, and how they are split."""
 
+    corpus: str = "miniature"  # the corpus' name (paper: cc3m / cc6m, its data folder)
     image_size: int = Field(32, ge=8)  # images are squashed to image_size x image_size (paper: 224)
     max_pairs: int = 0  # 0 = all pairs; otherwise a seeded sample of this many
     n_classes: int = 10  # zero-shot classes: the most frequent labelled concepts (0 = all)
+    # file: every row of the class file in its order, index-based (the paper: ImageNet's 1,000
+    # CLIP names, banana = 954); frequency: the n_classes most frequent labelled concepts
+    class_order: Literal["frequency", "file"] = "frequency"
     min_class_pairs: int = 20  # a class needs this many labelled pairs to be used
     n_selection: int = Field(200, ge=1)  # labelled pairs held out for model selection
     n_test: int = Field(200, ge=1)  # labelled pairs held out for the reported numbers
@@ -35,7 +39,9 @@ class DataParams(Params):
     # once, by source.pair_source). false = eager (eager.py): every
     # image decoded once into memory (miniature world; its numbers are those of the README)
     streaming: bool = False
-    loader_workers: int = Field(0, ge=0)  # DataLoader worker processes (streaming; 0 = main process)
+    loader_workers: int = Field(
+        0, ge=0
+    )  # DataLoader worker processes (streaming; 0 = main process)
     prefetch: int = Field(2, ge=1)  # batches prefetched per worker (streaming, loader_workers > 0)
     check_files: bool = True  # streaming: a missing image file is a counted reject up front
     # streaming: AutoAugment per image inside the workers, seeded per (seed, epoch, key), so the
@@ -111,6 +117,10 @@ class OptimParams(Params):
 
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(128, ge=2)  # global pairs per step, the same for every objective (B13)
+    # forwards per global batch, each over a strided shard: BatchNorm statistics per shard, as per
+    # GPU under DDP. One process runs them in turn; under torchrun it must equal the world size,
+    # so one process and torchrun give the same steps
+    shards: int = Field(1, ge=1)
     lr: float = 1e-3
     warmup_steps: int = 20
     weight_decay: float = 0.1
@@ -128,7 +138,8 @@ class PretrainParams(Params):
     siglip_weight: float = 0.1
     optim: OptimParams = Field(default_factory=OptimParams)
     checkpoint_rule: Literal["last", "best_clean_acc", "fixed_epoch"] = "last"  # B12
-    eval_every: int = Field(1, ge=1)  # evaluate every k epochs (and always before/at the end)
+    eval_every: int = Field(1, ge=1)  # evaluate every k epochs (and always at the end)
+    eval_start: bool = True  # also evaluate the initial (untrained) model as epoch 0
     fixed_epoch: int = 0
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
 
@@ -139,11 +150,19 @@ class PretrainParams(Params):
         return self
 
 
+class CleanGrid(Params):
+    """One cleaning objective's own grid (the paper: MMCL-only at batch 128 with its own lrs)."""
+
+    lrs: list[float] | None = Field(None, min_length=1)  # None: clean.lrs
+    batch_size: int | None = Field(None, ge=2)  # None: clean.optim.batch_size
+
+
 class CleanParams(Params):
     """CleanCLIP fine-tuning grid (reference section 4)."""
 
     objectives: list[CleanObjective] = Field(default_factory=lambda: ["mmcl", "ssl", "mmcl_ssl"])
     lrs: list[float] = Field(default_factory=lambda: [1e-4, 5e-4], min_length=1)
+    grids: dict[CleanObjective, CleanGrid] = Field(default_factory=dict)
     lambda_ssl: list[float] = Field(default_factory=lambda: [1.0], min_length=1)  # mmcl_ssl only
     optim: OptimParams = Field(default_factory=OptimParams)
     load_optimizer_state: bool = False  # True only reproduces the original's quirk (B2)
@@ -157,6 +176,8 @@ class EvalParams(Params):
     )
     topk: list[int] = Field(default_factory=lambda: [1, 5])
     batch_size: int = 512
+    # prompts per text-tower batch: memory is bounded by this, not by classes x templates
+    prompt_batch: int = Field(1024, ge=1)
 
     @field_validator("templates")
     @classmethod

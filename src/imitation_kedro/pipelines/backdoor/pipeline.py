@@ -4,11 +4,29 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
+from imitation_kedro.pipeline_registry import PAPER_ENVS, current_env
+
 from . import nodes
+
+# On the miniature world the study reads the world's datasets by their own names (one lineage,
+# world -> backdoor); at paper scale (conf/paper, conf/rehearsal) its own entries: CC3M/CC6M,
+# the ImageNet class file, ImageNet-1K val.
+WORLD_INPUTS = {
+    "raw_backdoor_pairs": "raw_laion_images",
+    "raw_backdoor_classes": "raw_concepts",
+    "raw_backdoor_eval": "raw_reference_images",
+}
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     """pairs -> poison -> EDA views -> pre-train per objective -> CleanCLIP grid -> select -> report."""
+    pipe = _pipeline()
+    if current_env() in PAPER_ENVS:
+        return pipe
+    return Pipeline(pipe, inputs=WORLD_INPUTS)
+
+
+def _pipeline() -> Pipeline:
     return Pipeline(
         [
             Node(
@@ -67,7 +85,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "int_backdoor_classes",
                     "params:backdoor",
                 ],
-                "out_backdoor_cleaning_results",
+                ["out_backdoor_cleaning_results", "mdl_backdoor_cleaned"],
                 name="clean_models",
             ),
             Node(
@@ -98,6 +116,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:backdoor.pretrain",
                     "params:backdoor.clean",
                     "params:backdoor.select",
+                    "params:backdoor.data",
                 ],
                 "rpt_backdoor_report",
                 name="write_report",

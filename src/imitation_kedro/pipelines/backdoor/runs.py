@@ -8,8 +8,11 @@ torch / open_clip are imported inside the functions that train or evaluate.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +39,7 @@ class RunContext:
     caption_aug: pd.DataFrame
     source: PairSource
     sets: dict[str, Any]
+    data_key: str = ""  # content hash of the evaluation splits and settings (metrics cache)
 
 
 def run_context(
@@ -50,9 +54,49 @@ def run_context(
     sets = {}
     for split in SPLITS:
         rows = pairs[pairs["split"] == split]
-        labels = np.array([classes["classes"].index(c) for c in rows["label"]])
+        if "label_index" in rows.columns:  # index-based classes (names may repeat)
+            labels = rows["label_index"].to_numpy(dtype=np.int64)
+        else:  # pair tables written before label_index existed
+            labels = np.array([classes["classes"].index(c) for c in rows["label"]])
         sets[split] = source.eval_set(rows, labels)
-    return RunContext(params, classes, caption_aug, source, sets)
+    evaluated = pairs[pairs["split"].isin(SPLITS)]
+    data_key = content_key(
+        evaluated["key"].tolist(),
+        evaluated["split"].tolist(),
+        params.data.model_dump(),
+        params.attack.model_dump(),
+        params.eval.model_dump(),
+        params.data.image_size,
+        dict(classes),
+    )
+    return RunContext(params, classes, caption_aug, source, sets, data_key)
+
+
+# Metrics of recently evaluated weights, keyed on the weights' and the evaluation's content: the
+# kept pre-trained model is evaluated once, not again as epoch 0 of every cleaning run.
+_METRICS: OrderedDict[str, dict[str, float]] = OrderedDict()
+_METRICS_KEPT = 8
+
+
+def content_key(*parts: Any) -> str:
+    """sha256 of JSON-able parts."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def weights_key(model: Any) -> str:
+    """sha256 of a model's state (names, dtypes, shapes, bytes)."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.view(-1).view(torch_uint8()).numpy().tobytes())
+    return h.hexdigest()
+
+
+def torch_uint8() -> Any:
+    import torch
+
+    return torch.uint8
 
 
 def train_data(bundle: Any, pairs: pd.DataFrame, ctx: RunContext) -> Any:
@@ -70,7 +114,21 @@ def train_data(bundle: Any, pairs: pd.DataFrame, ctx: RunContext) -> Any:
 
 
 def evaluate_all(bundle: Any, ctx: RunContext) -> dict[str, float]:
-    """Zero-shot accuracy and ASR on every evaluation split, with the run's templates and target."""
+    """Zero-shot accuracy and ASR on every evaluation split, with the run's templates and target
+    (weights evaluated before, e.g. the kept pre-trained model as a cleaning run's epoch 0, are
+    answered from a content-keyed cache)."""
+    key = content_key(ctx.data_key, weights_key(bundle.model))
+    if key in _METRICS:
+        _METRICS.move_to_end(key)
+        return dict(_METRICS[key])
+    metrics = _evaluate(bundle, ctx)
+    _METRICS[key] = dict(metrics)
+    while len(_METRICS) > _METRICS_KEPT:
+        _METRICS.popitem(last=False)
+    return metrics
+
+
+def _evaluate(bundle: Any, ctx: RunContext) -> dict[str, float]:
     from .evaluate import evaluate
 
     return evaluate(
@@ -78,9 +136,10 @@ def evaluate_all(bundle: Any, ctx: RunContext) -> dict[str, float]:
         ctx.sets,
         ctx.classes["classes"],
         ctx.classes["templates"],
-        ctx.classes["target"],
+        ctx.classes.get("target_index", ctx.classes["target"]),
         ctx.params.eval.topk,
         ctx.params.eval.batch_size,
+        ctx.params.eval.prompt_batch,
     )
 
 
@@ -141,6 +200,7 @@ def pretrain_run(
         checkpoints=checkpoints,
         desc=f"pretrain {name}",
         eval_every=p.eval_every,
+        eval_start=p.eval_start,
     )
     if "state" not in kept:
         raise ValueError(
@@ -175,10 +235,12 @@ def pretrain_run(
 
 
 def clean_grid(clean: CleanParams) -> list[tuple[str, float, float, float]]:
-    """(objective, lr, lambda_mmcl, lambda_ssl) points: MMCL-only, SSL-only, and lr x lambda2."""
+    """(objective, lr, lambda_mmcl, lambda_ssl) points: MMCL-only, SSL-only, and lr x lambda2;
+    an objective's own ``clean.grids`` entry replaces ``clean.lrs`` for it."""
     grid = []
     for objective in clean.objectives:
-        for lr in clean.lrs:
+        own = clean.grids.get(objective)
+        for lr in own.lrs if own and own.lrs else clean.lrs:
             if objective == "mmcl":
                 grid.append((objective, lr, 1.0, 0.0))
             elif objective == "ssl":
@@ -194,9 +256,11 @@ def clean_run(
     ckpt: dict[str, Any],
     point: tuple[str, float, float, float],
     cleaning: pd.DataFrame,
+    keep: Any = None,
 ) -> list[dict[str, Any]]:
     """One CleanCLIP fine-tuning of pre-trained model ``name`` at one grid ``point`` on the
-    ``cleaning`` pairs; metrics per epoch."""
+    ``cleaning`` pairs; metrics per epoch. ``keep`` (a ``select.SelectedStates``) is offered
+    every evaluated epoch's weights."""
     from imitation_kedro.models.clip_checkpoints import load_state
 
     from .train import build_model, train
@@ -225,13 +289,25 @@ def clean_run(
     def on_epoch(model: Any, epoch: int) -> list[dict[str, Any]]:
         row = ident | {"epoch": epoch} | evaluate_all(bundle, ctx)
         log_epoch(run_name, row)
+        if keep is not None:
+            keep.offer(
+                (name, objective),
+                row,
+                lambda: {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+            )
         return [row]
 
+    grid = c.grids.get(objective)
+    optim = (
+        c.optim.model_copy(update={"batch_size": grid.batch_size})
+        if grid and grid.batch_size
+        else c.optim
+    )
     result = train(
         bundle,
         data,
         objective,
-        c.optim,
+        optim,
         lr,
         l1,
         l2,

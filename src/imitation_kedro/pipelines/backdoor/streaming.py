@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .data import captioned_rows, finish_pairs, table_rows
+from .distributed import gather_in_order, my_shard
 from .loader import MISSING, Loader, PairImages
 from .params import AttackParams, DataParams
 
@@ -156,20 +157,29 @@ class StreamEvalSet:
         model.eval()
         n = len(self.images)
         lists = [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
-        clean, trig, kept = [], [], []
+        shard = my_shard(lists)  # data-parallel: whole batches per rank, gathered in order
+        mine = []
         with torch.no_grad():
-            for pos, views, rejects in self.loader(lists):
+            for (b, _), (pos, views, rejects) in zip(
+                shard, self.loader([lst for _, lst in shard]), strict=True
+            ):
                 for i, reason in rejects:
                     self.rejects.add(self.images.key(i), reason)
                 if not len(pos):
+                    mine.append((b, ()))
                     continue
-                for out, x in ((clean, views[0]), (trig, views[1])):
+                scores = []
+                for x in views[:2]:
                     x = normalise(x.to(class_emb.device), bundle)
-                    out.append((model.encode_image(x, normalize=True) @ class_emb.T).cpu().numpy())
-                kept.append(pos.numpy())
-        if not kept:
+                    scores.append(
+                        (model.encode_image(x, normalize=True) @ class_emb.T).cpu().numpy()
+                    )
+                mine.append((b, (scores[0], scores[1], pos.numpy())))
+        done = [r for r in gather_in_order(mine, len(lists)) if r]
+        if not done:
             raise ValueError("no evaluation image could be decoded")
-        return np.concatenate(clean), np.concatenate(trig), self.labels[np.concatenate(kept)]
+        clean, trig, kept = (np.concatenate([r[j] for r in done]) for j in range(3))
+        return clean, trig, self.labels[kept]
 
 
 class StreamingPairs:

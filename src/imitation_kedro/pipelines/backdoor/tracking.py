@@ -28,7 +28,11 @@ def epoch_metrics(run_name: str, row: dict[str, Any]) -> dict[str, float]:
 
 def log_epoch(run_name: str, row: dict[str, Any]) -> None:
     """Log one evaluated epoch (step = epoch) into the active MLflow run, if there is one."""
+    from .distributed import is_writer
+
     mlflow = sys.modules.get("mlflow")  # never imported: no run can be active
+    if not is_writer():  # data-parallel: rank 0 logs
+        return
     if mlflow is None or mlflow.active_run() is None:
         return
     mlflow.log_metrics(epoch_metrics(run_name, row), step=int(row["epoch"]))

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from imitation_kedro.models.open_clip_bundle import OpenClipBundle
 from imitation_kedro.models.untrained_clip import untrained_clip
 
 from .augment import make_image_augmenter
+from .distributed import barrier, rank_world
 from .losses import gather_features, needs_views, objective_loss
 from .params import ModelParams, OptimParams
 
@@ -142,6 +144,7 @@ def train(
     checkpoints: EpochCheckpoints | None = None,
     desc: str = "train",
     eval_every: int = 1,
+    eval_start: bool = True,
 ) -> TrainResult:
     """Train ``bundle.model`` in place for ``optim.epochs`` epochs; evaluate after each epoch.
 
@@ -161,7 +164,7 @@ def train(
     opt = make_optimizer(model, optim, lr, [bias] if bias is not None else [])
     if optimizer_state is not None:  # reproduces the original quirk only when asked (B2)
         opt.load_state_dict(optimizer_state)
-    rank, world = _dist_info()
+    rank, world = rank_world()
     net = model
     if world > 1:  # data-parallel (torchrun): gradients all-reduced, logits global via gather
         net = torch.nn.parallel.DistributedDataParallel(
@@ -171,13 +174,19 @@ def train(
     bs = min(optim.batch_size, n)
     if bs % world:
         raise ValueError(f"global batch_size {bs} is not divisible by {world} processes")
+    if world > 1 and optim.shards != world:
+        raise ValueError(
+            f"{desc}: optim.shards={optim.shards} but {world} processes: BatchNorm statistics are "
+            f"per shard, so set optim.shards: {world} (or run on {optim.shards} processes)"
+        )
+    local_shards = optim.shards if world == 1 else 1
     steps_per_epoch = max(1, n // bs)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lr_lambda(optim.warmup_steps, steps_per_epoch * optim.epochs)
     )
     augment = make_image_augmenter(image_aug, aug_group) if needs_views(objective) else None
     try:
-        metrics = list(eval_fn(model, 0)) if eval_fn else []
+        metrics = list(eval_fn(model, 0)) if eval_fn and eval_start else []
         start_epoch = _resume(model, opt, sched, checkpoints)
         train_s, seen = 0.0, 0
         for epoch in progress(
@@ -206,38 +215,36 @@ def train(
                     (lambda_mmcl, lambda_ssl, siglip_weight),
                     bias,
                     device,
+                    local_shards,
                 )
+                if world > 1:  # DDP averages the ranks' partial gradients: sum them instead,
+                    loss = loss * world  # so a step equals the single-process full-batch step
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                _shared_grads(model, bias, world)
                 opt.step()
                 sched.step()
                 with torch.no_grad():
                     model.logit_scale.clamp_(0, logit_scale_max)
                 seen += len(imgs) * world
             train_s += time.perf_counter() - t0
+            _rank0_buffers(model, world)  # every rank evaluates and keeps rank 0's BatchNorm stats
             if loss is None:
                 raise ValueError(f"{desc}: no batch of epoch {epoch} had a decodable image")
             if not math.isfinite(loss.item()):
                 raise FloatingPointError(f"{desc}: loss is {loss.item()} at epoch {epoch}")
             if eval_fn and (epoch % eval_every == 0 or epoch == optim.epochs):
                 metrics.extend(eval_fn(model, epoch))
-            if checkpoints is not None:
+            if checkpoints is not None and rank == 0:  # rank 0 writes, the others wait
                 state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
                 checkpoints.save(epoch, model.state_dict(), state)
+            barrier()
     finally:  # streaming: the loader workers persist across epochs, end with the run
         data.close()
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return TrainResult(
         state, opt.state_dict(), metrics, seen / train_s if train_s else 0.0, train_s
     )
-
-
-def _dist_info() -> tuple[int, int]:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 def _step_loss(
@@ -249,23 +256,35 @@ def _step_loss(
     weights: tuple[float, float, float],
     bias: Any,
     device: Any,
+    shards: int = 1,
 ) -> Any:
-    """The objective's loss on one batch (``weights``: lambda_mmcl, lambda_ssl, siglip_weight)."""
+    """The objective's loss on one batch (``weights``: lambda_mmcl, lambda_ssl, siglip_weight);
+    ``shards`` forwards per local batch (one process standing in for that many ranks)."""
     import torch
 
     lambda_mmcl, lambda_ssl, siglip_weight = weights
     model = bundle.model
     imgs, toks, toks_aug, imgs_aug = batch
-    k = len(imgs)
-    if augment is not None:  # 2N images and 2N texts in one forward, then split
-        imgs = torch.cat([imgs, augment(imgs) if imgs_aug is None else imgs_aug])
-        toks = torch.cat([toks, toks_aug])
-    out = net(normalise(imgs.to(device), bundle), toks.to(device))  # normalised features
-    img, txt = (out["image_features"], out["text_features"]) if isinstance(out, dict) else out[:2]
-    feats = {"img": gather_features(img[:k]), "txt": gather_features(txt[:k])}
-    if augment is not None:
-        feats["img_aug"] = gather_features(img[k:])
-        feats["txt_aug"] = gather_features(txt[k:])
+    if augment is not None and imgs_aug is None:
+        imgs_aug = augment(imgs)
+    parts: dict[str, list[Any]] = {"img": [], "txt": [], "img_aug": [], "txt_aug": []}
+    # one forward per shard (strided, as torchrun ranks get them): BatchNorm statistics per shard
+    for s in range(shards):
+        sl = slice(s, None, shards)
+        x, t, k = imgs[sl], toks[sl], len(imgs[sl])
+        if augment is not None:  # 2k images and 2k texts in one forward, then split
+            x, t = torch.cat([x, imgs_aug[sl]]), torch.cat([t, toks_aug[sl]])
+        with _running_stats(model, s == 0):  # DDP keeps rank 0's BatchNorm running statistics
+            out = net(normalise(x.to(device), bundle), t.to(device))  # normalised features
+        img, txt = (
+            (out["image_features"], out["text_features"]) if isinstance(out, dict) else out[:2]
+        )
+        parts["img"].append(img[:k])
+        parts["txt"].append(txt[:k])
+        parts["img_aug"].append(img[k:])
+        parts["txt_aug"].append(txt[k:])
+    names = ["img", "txt", "img_aug", "txt_aug"] if augment is not None else ["img", "txt"]
+    feats = {n: gather_features(torch.cat(parts[n])) for n in names}
     return objective_loss(
         objective,
         feats,
@@ -275,6 +294,48 @@ def _step_loss(
         bias,
         siglip_weight,
     )
+
+
+@contextmanager
+def _running_stats(model: Any, update: bool) -> Iterator[None]:
+    """BatchNorm layers use batch statistics and, unless ``update``, leave their running
+    statistics alone (the shards after the first stand in for ranks whose buffers DDP replaces
+    by rank 0's)."""
+    if update:
+        yield
+        return
+    import torch
+
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    tracked = [m.track_running_stats for m in norms]
+    for m in norms:
+        m.track_running_stats = False
+    try:
+        yield
+    finally:
+        for m, t in zip(norms, tracked, strict=True):
+            m.track_running_stats = t
+
+
+def _rank0_buffers(model: Any, world: int) -> None:
+    """Rank 0's buffers (BatchNorm running statistics) on every rank; DDP only copies them at
+    the next forward."""
+    if world == 1:
+        return
+    import torch.distributed as dist
+
+    for b in model.buffers():
+        dist.broadcast(b, 0)
+
+
+def _shared_grads(model: Any, bias: Any, world: int) -> None:
+    """Parameters every rank sees whole (the logit scale, the SigLIP bias) got ``world`` x their
+    gradient from the scaled loss: put them back to the one-process value."""
+    if world == 1:
+        return
+    for p in (model.logit_scale, bias):
+        if p is not None and p.grad is not None:
+            p.grad.div_(world)
 
 
 def _resume(model: Any, opt: Any, sched: Any, checkpoints: EpochCheckpoints | None) -> int:

@@ -240,7 +240,7 @@ def img2dataset_kwargs(url_list: Path, folder: Path, p: AcquisitionParams) -> di
 
 # --------------------------------------------------------------------------- cleaning
 def clean_images(
-    found: pd.DataFrame, requests: pd.DataFrame, p: AcquisitionParams
+    found: pd.DataFrame, requests: pd.DataFrame, p: AcquisitionParams, log: bool = True
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Apply FIT's cleaning rules; return (clean images, rejects with a reason per key).
 
@@ -287,7 +287,7 @@ def clean_images(
         clean.append((key, data, int(size[0]), int(size[1])))
     clean_df = pd.DataFrame(clean, columns=["key", "png", "width", "height"])
     rej_df = pd.DataFrame(rejects, columns=REJECT_COLUMNS)
-    if len(rej_df):
+    if log and len(rej_df):
         logger.warning(
             "image cleaning rejected %d of %d images: %s",
             len(rej_df),

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 CALIBRATION_COLUMNS = [
+    "concept_set",
     "domain",
     "statistic",
     "n_concepts",
@@ -77,11 +78,15 @@ def _rates(pos: np.ndarray, neg: np.ndarray, t: float) -> tuple[float, float]:
     return float((pos > t).mean()), float((neg > t).mean())
 
 
-def calibrate_domain(domain: str, refs: dict[str, np.ndarray], statistic: str) -> dict[str, object]:
-    """One calibration-table row for ``domain``."""
+def calibrate_domain(
+    domain: str, refs: dict[str, np.ndarray], statistic: str, concept_set: str = ""
+) -> dict[str, object]:
+    """One calibration-table row for a concept set (``concept_set`` "": the domain itself)."""
+    concept_set = concept_set or domain
     if len(refs) < 2:
         raise CalibrationError(
-            f"domain {domain!r}: calibration needs references of >= 2 concepts, got {len(refs)}"
+            f"concept set {concept_set!r} (domain {domain!r}): calibration needs references of "
+            f">= 2 concepts, got {len(refs)}"
         )
     pos, neg = pair_scores(refs, statistic)
     lower = float((pos.min() + neg.max()) / 2.0)
@@ -89,6 +94,7 @@ def calibrate_domain(domain: str, refs: dict[str, np.ndarray], statistic: str) -
     tl, fl = _rates(pos, neg, lower)
     th, fh = _rates(pos, neg, higher)
     return {
+        "concept_set": concept_set,
         "domain": domain,
         "statistic": statistic,
         "n_concepts": len(refs),
@@ -109,11 +115,14 @@ def calibration_frame(rows: list[dict[str, object]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=CALIBRATION_COLUMNS)
 
 
-def choose_threshold(calibration: pd.DataFrame, domain: str, setting: str | float) -> float:
-    """The threshold the verifier uses: a number as given, or the calibrated ``lower``/``higher``."""
+def choose_threshold(calibration: pd.DataFrame, concept_set: str, setting: str | float) -> float:
+    """The threshold the verifier uses: a number as given, or the set's calibrated
+    ``lower``/``higher``."""
     if not isinstance(setting, str):
         return float(setting)
-    row = calibration[calibration["domain"] == domain]
+    row = calibration[calibration["concept_set"] == concept_set]
     if row.empty:
-        raise CalibrationError(f"no calibration row for domain {domain!r}")
+        raise CalibrationError(
+            f"no calibration row for concept set {concept_set!r}: rerun calibrate_verification"
+        )
     return float(row.iloc[0][setting])

@@ -2,9 +2,10 @@
 
 ``estimate = verified x captions / downloaded``; the Wilson score interval of the verified
 fraction ``verified / downloaded`` (``ci_level``) is multiplied by ``captions``. No caption match
-gives 0 (exact); captions but no usable image gives NaN with ``status = no_images`` (logged), never
-a silent zero. :func:`scale_to_laion5b` is FIT's SD2.1 rule (x captions_5b / captions_2b_en),
-applied when ``estimate.pretraining`` is ``laion5b``.
+gives 0 (exact); captions but no usable image keeps the raw count 0 (FIT §3.6; or NaN with
+``estimate.no_images: nan``), always with ``status = no_images`` and a logged warning.
+:func:`scale_to_laion5b` is FIT's SD2.1 rule (x captions_5b / captions_2b_en), giving the rows of
+corpus ``laion5b``.
 """
 
 from __future__ import annotations
@@ -40,37 +41,49 @@ def wilson_interval(
     return np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)
 
 
-def estimate_frequencies(table: pd.DataFrame, level: float) -> pd.DataFrame:
-    """Add estimate, ci_low, ci_high and status to a per-concept table of counts.
+def estimate_frequencies(table: pd.DataFrame, level: float, no_images: str = "zero") -> pd.DataFrame:
+    """Add estimate, ci_low, ci_high and status to a per-concept table of counts (LAION-2B-en).
 
-    ``table`` holds concept, domain, captions, sampled, downloaded, verified.
+    ``table`` holds concept, concept_set, domain, captions, sampled, downloaded, verified and
+    optionally ``verified_units`` (matched faces, FIT §3.3; default: the verified images). The
+    estimate is verified_units x captions / downloaded; the Wilson interval of the verified image
+    fraction is scaled the same way. ``no_images``: ``zero`` keeps a concept with captions but no
+    usable image at its raw count 0 (FIT §3.6), ``nan`` leaves it empty with CI [0, captions].
     """
     out = table.copy()
+    if "verified_units" not in out:
+        out["verified_units"] = out["verified"]
     cap = out["captions"].to_numpy(np.float64)
     n = out["downloaded"].to_numpy(np.float64)
     v = out["verified"].to_numpy(np.float64)
-    if (v > n).any() or (n > out["sampled"].to_numpy()).any():
-        bad = out.loc[(v > n) | (n > out["sampled"].to_numpy()), "concept"].tolist()
-        raise ValueError(f"verified <= downloaded <= sampled violated for concept(s) {bad}")
+    units = out["verified_units"].to_numpy(np.float64)
+    bad = (v > n) | (n > out["sampled"].to_numpy()) | (units < v)
+    if bad.any():
+        raise ValueError(
+            "verified <= verified_units and verified <= downloaded <= sampled violated for "
+            f"concept(s) {out.loc[bad, 'concept'].tolist()}"
+        )
     lo, hi = wilson_interval(v, n, level)
+    per_image = np.where(v > 0, units / np.where(v > 0, v, 1.0), 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        est = np.where(n > 0, v * cap / np.where(n > 0, n, 1), np.nan)
+        est = np.where(n > 0, units * cap / np.where(n > 0, n, 1), np.nan)
     status = np.where(n > 0, "ok", np.where(cap > 0, "no_images", "no_captions"))
-    est = np.where(cap == 0, 0.0, est)
-    out["estimate"] = est
-    out["ci_low"] = np.where(cap == 0, 0.0, np.where(n > 0, lo * cap, 0.0))
-    out["ci_high"] = np.where(cap == 0, 0.0, np.where(n > 0, hi * cap, cap))
+    zero = (cap == 0) | ((n == 0) & (no_images == "zero"))
+    out["estimate"] = np.where(zero, 0.0, est)
+    out["ci_low"] = np.where(zero | (n == 0), 0.0, lo * cap * per_image)
+    out["ci_high"] = np.where(cap == 0, 0.0, np.where(n > 0, hi * cap * per_image, cap))
     out["status"] = status
     missing = out.loc[out["status"] == "no_images", "concept"].tolist()
     if missing:
         logger.warning(
-            "%d concept(s) have caption hits but no usable image: estimate NaN, CI [0, captions]: %s",
+            "%d concept(s) have caption hits but no usable image: estimate %s, CI [0, captions]: %s",
             len(missing),
+            "0 (raw count, estimate.no_images: zero)" if no_images == "zero" else "NaN",
             missing[:20],
         )
-    for col in ("captions", "sampled", "downloaded", "verified"):
+    for col in ("captions", "sampled", "downloaded", "verified", "verified_units"):
         out[col] = out[col].astype(np.int64)
-    out["pretraining"] = "laion2b_en"
+    out["corpus"] = "laion2b_en"
     out["captions_5b"] = pd.array([pd.NA] * len(out), dtype="Int64")
     # The published schema of prm_concept_frequencies is the single source of its columns.
     return out[column_names("prm_concept_frequencies")].reset_index(drop=True)
@@ -82,7 +95,7 @@ def scale_to_laion5b(frequencies: pd.DataFrame, captions_5b: pd.Series) -> pd.Da
     Only where the 2B-en caption count is > 0 (FIT also requires downloaded images; without them
     the estimate is already NaN, and the CI [0, captions] becomes [0, captions_5b]). A concept
     with no 2B-en caption keeps its exact 0, whatever its 5B count. ``captions_5b`` is indexed by
-    concept; sets ``pretraining`` = laion5b and ``captions_5b``.
+    concept; sets ``corpus`` = laion5b and ``captions_5b``.
     """
     out = frequencies.copy()
     c5 = out["concept"].map(captions_5b).astype(np.float64)
@@ -92,6 +105,6 @@ def scale_to_laion5b(frequencies: pd.DataFrame, captions_5b: pd.Series) -> pd.Da
     ratio = np.where(cap > 0, c5.to_numpy() / np.where(cap > 0, cap, 1.0), 1.0)
     for col in ("estimate", "ci_low", "ci_high"):
         out[col] = out[col].to_numpy(np.float64) * ratio
-    out["pretraining"] = "laion5b"
+    out["corpus"] = "laion5b"
     out["captions_5b"] = pd.array(c5.to_numpy(), dtype="Int64")
     return out[column_names("prm_concept_frequencies")]

@@ -15,6 +15,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -162,6 +163,7 @@ def count_local(
     """
     keep_hits = sampling is not None
     sampling = sampling or SamplingParams()
+    patterns = replace(patterns, analyzer=mp.analyzer)
     matcher = CaptionMatcher(patterns, nested_names=mp.nested_names)
     salts = concept_salts(patterns.concepts, sampling.seed)
     sample = BottomK(len(patterns.concepts), sampling.max_images)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from imitation_kedro.core.params import Params
 from imitation_kedro.models.face_specs import FaceDetectorParams
@@ -21,8 +21,11 @@ class MatchingParams(Params):
     url_column: str = "URL"
     use_aliases: bool = True  # FIT F5: optional; the paper's headline run had it off
     nested_names: Literal["both", "longest"] = "both"  # "both" = Elasticsearch match_phrase
+    # standard: Lucene's StandardAnalyzer (Elasticsearch match_phrase, FIT §3.1; the paper's).
+    # loose: the older letter/digit-run rule (splits claude_monet, art:claude): recall studies only.
+    analyzer: Literal["standard", "loose"] = "standard"
     batch_rows: int = Field(200_000, ge=1)  # captions per scan chunk (bounds local-engine memory)
-    # Local engine: chunks matched at once in threads (Arrow/RE2 and numpy release the GIL);
+    # Local engine: chunks matched at once in threads (Hyperscan, Arrow and numpy release the GIL);
     # 0 = one per CPU core, at most 8. Results do not depend on it.
     threads: int = Field(0, ge=0)
 
@@ -89,15 +92,30 @@ class CalibrationParams(Params):
 
 
 class VerificationParams(Params):
-    """Per-domain verification settings and the embedding batch size."""
+    """Verification settings per domain, overridden per concept set, and where models run.
+
+    ``sets``: settings of one concept set (e.g. ``modern`` with FIT's modern constants); a set
+    without an entry uses its domain's entry in ``domains``. ``device``: ``auto`` = cuda when
+    present (core/devices.py); every verification model (face detector, recogniser, CSD under
+    fp16 autocast on cuda, artwork gate) runs there with ``batch_size`` images per call.
+    ``face_unit``: ``faces`` (FIT §3.3: every matching face, image + box, counts) or ``images``.
+    ``bad_references``: a gold face reference with no face or several faces is a logged, counted
+    reject (``reject``) or stops the run (``error``); with ``reject`` the run stops only when a
+    concept keeps fewer than ``min_references``.
+    """
 
     domains: dict[str, DomainVerification] = Field(
         default_factory=lambda: {"style": DomainVerification(), "motif": DomainVerification()},
         min_length=1,
     )
+    sets: dict[str, DomainVerification] = Field(default_factory=dict)
     calibration: CalibrationParams = Field(default_factory=CalibrationParams)
     min_references: int = Field(1, ge=1)
     batch_size: int = Field(64, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    fp16_autocast: bool = True  # CSD under torch.autocast(float16) on cuda (FIT §3.4)
+    face_unit: Literal["faces", "images"] = "faces"
+    bad_references: Literal["reject", "error"] = "reject"
     # open_clip model for the artwork gate / image embedding instead of the mdl_miniature_clip
     # input: "hf-hub:<repo>" or "<arch>:<pretrained tag or local checkpoint>" (paper: DFN5B).
     clip_model: str | None = None
@@ -107,17 +125,30 @@ class VerificationParams(Params):
     style_model: str | None = None  # paper: path of the CSD checkpoint (art domain)
 
 
+Corpus = Literal["laion2b_en", "laion5b"]
+
+
 class EstimateParams(Params):
     """Scaling verified fractions back to image counts (FIT §3.6) with a Wilson interval.
 
-    ``pretraining``: the corpus the model was trained on. ``laion2b_en`` (SD1.x): the estimate is
-    verified x captions / downloaded over raw_laion_captions. ``laion5b`` (SD2.1): the captions of
-    raw_laion5b_captions are counted too and each concept's estimate and CI are multiplied by
-    captions_5b / captions (FIT §3.6: images are only ever downloaded from LAION-2B-en).
+    ``corpora``: the pre-training corpora to estimate for (one row per concept and corpus in
+    ``prm_concept_frequencies``). ``laion2b_en`` (SD1.x): verified x captions / downloaded over
+    raw_laion_captions. ``laion5b`` (SD2.1): raw_laion5b_captions is counted too and the 2B-en
+    estimate and CI are multiplied by captions_5b / captions (images only ever come from
+    LAION-2B-en). ``no_images``: a concept with captions but no usable image keeps the raw count
+    0 (``zero``, FIT §3.6) or gets an empty estimate (``nan``; the threshold stage rejects it).
     """
 
     ci_level: float = Field(0.95, ge=0.5, lt=1.0)
-    pretraining: Literal["laion2b_en", "laion5b"] = "laion2b_en"
+    corpora: list[Corpus] = Field(default_factory=lambda: ["laion2b_en"], min_length=1)
+    no_images: Literal["zero", "nan"] = "zero"
+
+    @field_validator("corpora")
+    @classmethod
+    def _distinct(cls, corpora: list[str]) -> list[str]:
+        if len(set(corpora)) != len(corpora):
+            raise ValueError(f"duplicates in {corpora}")
+        return corpora
 
 
 class FrequencyParams(Params):

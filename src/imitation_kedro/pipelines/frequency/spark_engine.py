@@ -1,19 +1,22 @@
-"""Spark caption counting: the same matcher, run per partition with ``mapInPandas``.
+"""Spark caption counting: the same matcher, run per partition with ``mapInArrow``.
 
-The executors run :class:`CaptionMatcher` (pyahocorasick) on Arrow batches, so the phrase rule
-is the local engine's by construction; Spark only distributes the scan, the per-concept count and
-the per-concept bottom-k sample (same seeded priorities as the local engine). pyspark is
-imported inside the functions: it is the optional ``spark`` extra.
+The executors run :class:`CaptionMatcher` (one Hyperscan pass per Arrow batch, the analyser for
+the candidates it cannot decide) directly on the Arrow string buffers Spark hands them, so the
+phrase rule is the local engine's by construction; Spark only distributes the scan, the
+per-concept count and the per-concept bottom-k sample (same seeded priorities as the local
+engine). pyspark is imported inside the functions: it is the optional ``spark`` extra.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from imitation_kedro.pipelines.frequency.local_engine import counts_frame
 from imitation_kedro.pipelines.frequency.matching import CaptionMatcher, MatchingError, PatternTable
@@ -22,7 +25,7 @@ from imitation_kedro.pipelines.frequency.sampling import concept_salts, hit_prio
 
 logger = logging.getLogger(__name__)
 
-_MATCHERS: dict[tuple[Any, ...], CaptionMatcher] = {}  # one automaton per executor process
+_MATCHERS: dict[tuple[Any, ...], CaptionMatcher] = {}  # one database per executor process
 
 
 def is_spark_frame(obj: object) -> bool:
@@ -31,7 +34,13 @@ def is_spark_frame(obj: object) -> bool:
 
 
 def _matcher(patterns: PatternTable, nested: str) -> CaptionMatcher:
-    key = (patterns.concepts, patterns.phrases, tuple(patterns.owner.tolist()), nested)
+    key = (
+        patterns.concepts,
+        patterns.phrases,
+        tuple(patterns.owner.tolist()),
+        patterns.analyzer,
+        nested,
+    )
     if key not in _MATCHERS:
         _MATCHERS.clear()
         _MATCHERS[key] = CaptionMatcher(patterns, nested_names=nested)
@@ -58,23 +67,26 @@ def count_spark(
         )
     keep_hits = sampling is not None
     sampling = sampling or SamplingParams()
+    patterns = replace(patterns, analyzer=mp.analyzer)
     salts = concept_salts(patterns.concepts, sampling.seed)
     nested = mp.nested_names
     id_col, url_col, text_col = cols
 
-    def match_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def match_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         matcher = _matcher(patterns, nested)
         for batch in batches:
-            rows, conc = matcher.match(batch[text_col].astype(object).tolist())
-            ids = batch[id_col].to_numpy(dtype=np.int64)[rows]
-            yield pd.DataFrame(
-                {
-                    "cidx": conc.astype(np.int32),
-                    "priority": hit_priority(ids, salts[conc]),
-                    "SAMPLE_ID": ids,
-                    "URL": batch[url_col].to_numpy()[rows],
-                    "TEXT": batch[text_col].to_numpy()[rows],
-                }
+            rows, conc = matcher.match(batch.column(text_col))
+            take = pa.array(rows, type=pa.int64())
+            ids = np.asarray(batch.column(id_col).take(take), dtype=np.int64)
+            yield pa.RecordBatch.from_arrays(
+                [
+                    pa.array(conc.astype(np.int32)),
+                    pa.array(hit_priority(ids, salts[conc])),
+                    pa.array(ids),
+                    batch.column(url_col).take(take).cast(pa.string()),
+                    batch.column(text_col).take(take).cast(pa.string()),
+                ],
+                names=["cidx", "priority", "SAMPLE_ID", "URL", "TEXT"],
             )
 
     schema = T.StructType(
@@ -91,7 +103,7 @@ def count_spark(
         F.col(url_col).cast("string").alias(url_col),
         F.col(text_col).cast("string").alias(text_col),
     )
-    matched = source.mapInPandas(match_batches, schema).persist()
+    matched = source.mapInArrow(match_batches, schema).persist()
     try:
         per = {int(r["cidx"]): int(r["count"]) for r in matched.groupBy("cidx").count().collect()}
         n_rows = int(source.count())

@@ -1,4 +1,7 @@
-"""Do the downloaded images really show the concept? Per-domain verifiers over embedder adapters.
+"""Do the downloaded images really show the concept? Per-set verifiers over embedder adapters.
+
+Each concept set (``concept_set`` of raw_concepts; the domain when absent) is verified with its
+own settings (``verification.sets``, else its domain's entry) and its own calibration.
 
 * ``references`` (miniature): image embedding; an image counts when its max cosine to the
   concept's reference embeddings is > the threshold (the same rule FIT uses for faces).
@@ -15,27 +18,37 @@ float32 L2-normalised rows, attribute ``dim``; ``embed_text`` for the artwork ga
 from __future__ import annotations
 
 import io
+import logging
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
+from imitation_kedro.core.concept_sets import concept_sets
 from imitation_kedro.core.progress import progress
 from imitation_kedro.models import embedder_factory
 from imitation_kedro.pipelines.frequency.params import VerificationParams
 
-SCORE_COLUMNS = ["concept", "domain", "key", "score", "gate_score", "verified"]
+logger = logging.getLogger(__name__)
+
+SCORE_COLUMNS = [
+    "concept", "concept_set", "domain", "key", "score", "gate_score", "verified", "matched_faces",
+]
+REFERENCE_REJECT_COLUMNS = ["concept", "concept_set", "ref_index", "reason"]
 
 
 class VerificationError(ValueError):
     """A concept or domain cannot be verified (names it)."""
 
 
-def face_embedder(path: str | None, batch_size: int, detector: Any = None) -> Any:
+def face_embedder(
+    path: str | None, batch_size: int, detector: Any = None, device: str = "cpu"
+) -> Any:
     """The paper's face recogniser (ArcFace ONNX + detector) from ``verification.face_model``.
 
     ``detector``: a ``FaceDetectorParams`` (``verification.face_detector``); None -> dlib.
+    ``device``: where both ONNX sessions run (cuda: CUDAExecutionProvider).
     """
     if not path:
         raise VerificationError(
@@ -45,50 +58,78 @@ def face_embedder(path: str | None, batch_size: int, detector: Any = None) -> An
         path,
         batch_size,
         detector,
+        device=device,
         keys=("verification.face_model", "verification.face_detector"),
     )
 
 
-def domain_plan(concepts: pd.DataFrame, vp: VerificationParams) -> dict[str, list[str]]:
-    """The concepts of each domain (sorted); a domain without verification settings is an error."""
-    plan = {d: sorted(g["concept"]) for d, g in concepts.groupby("domain")}
-    unknown = sorted(set(plan) - set(vp.domains))
+def set_plan(concepts: pd.DataFrame, vp: VerificationParams) -> dict[str, tuple[str, list[str]]]:
+    """Per concept set: (its domain, its concepts sorted); a set without settings is an error."""
+    sets = concept_sets(concepts)
+    plan = {}
+    for name, g in concepts.assign(concept_set=sets.to_numpy()).groupby("concept_set"):
+        plan[str(name)] = (str(g["domain"].iloc[0]), sorted(g["concept"]))
+    unknown = sorted(
+        {d for s, (d, _) in plan.items() if s not in vp.sets and d not in vp.domains}
+    )
     if unknown:
         raise VerificationError(
             f"concept domain(s) {unknown} have no entry in frequency.verification.domains "
-            f"(configured: {sorted(vp.domains)})"
+            f"(configured: {sorted(vp.domains)}; per set: {sorted(vp.sets)})"
         )
     return plan
 
 
+def set_settings(vp: VerificationParams, concept_set: str, domain: str) -> Any:
+    """The set's own entry in ``verification.sets``, else its domain's entry."""
+    return vp.sets.get(concept_set) or vp.domains[domain]
+
+
 class DomainEmbedders:
-    """The embedders of each domain method, built once per node call and only when needed.
+    """The embedders of each method, built once per node call and only when needed.
 
     The CLIP embedder (``verification.clip_model`` if set, else the ``mdl_miniature_clip`` input)
     serves the ``references`` method and the ``art`` method's artwork gate (and its style
-    embedding when there is no ``style_model``).
+    embedding when there is no ``style_model``). All run on ``verification.device``.
     """
 
     def __init__(self, clip_model: Any, vp: VerificationParams) -> None:
         self.clip_model = clip_model
         self.vp = vp
-        self._clip: Any = None
+        self._built: dict[str, Any] = {}
+
+    def _once(self, key: str, build: Any) -> Any:
+        if key not in self._built:
+            self._built[key] = build()
+        return self._built[key]
 
     def clip(self) -> Any:
-        if self._clip is None:
-            self._clip = embedder_factory.clip_embedder(
-                self.vp.clip_model or self.clip_model, self.vp.batch_size
-            )
-        return self._clip
+        vp = self.vp
+        return self._once(
+            "clip",
+            lambda: embedder_factory.clip_embedder(
+                vp.clip_model or self.clip_model, vp.batch_size, vp.device, "verification.device"
+            ),
+        )
 
     def for_method(self, method: str) -> tuple[Any, Any]:
         """(embedder for references and images, CLIP embedder of the artwork gate or None)."""
         vp = self.vp
         if method == "faces":
-            return face_embedder(vp.face_model, vp.batch_size, vp.face_detector), None
+            face = self._once(
+                "faces",
+                lambda: face_embedder(vp.face_model, vp.batch_size, vp.face_detector, vp.device),
+            )
+            return face, None
         if method == "art":
+            precision = "fp16" if vp.fp16_autocast else "fp32"
             style = (
-                embedder_factory.csd_embedder(vp.style_model, vp.batch_size, name="csd")
+                self._once(
+                    "csd",
+                    lambda: embedder_factory.csd_embedder(
+                        vp.style_model, vp.batch_size, vp.device, precision, name="csd"
+                    ),
+                )
                 if vp.style_model
                 else self.clip()
             )
@@ -98,16 +139,26 @@ class DomainEmbedders:
 
 def domain_references(
     references: pd.DataFrame, concepts: pd.DataFrame, clip_model: Any, vp: VerificationParams
-) -> dict[str, tuple[Any, Any, Any, dict[str, np.ndarray]]]:
-    """Per domain: (its settings, embedder, gate embedder, reference embeddings per concept)."""
-    out = {}
+) -> tuple[dict[str, tuple[Any, Any, Any, dict[str, np.ndarray], str]], pd.DataFrame]:
+    """Per concept set: (settings, embedder, gate embedder, reference embeddings per concept,
+    domain), and the rejected reference images (faces: no face or several faces)."""
+    out, rejects = {}, []
     embedders = DomainEmbedders(clip_model, vp)
-    for domain, names in domain_plan(concepts, vp).items():
-        spec = vp.domains[domain]
+    for cset, (domain, names) in set_plan(concepts, vp).items():
+        spec = set_settings(vp, cset, domain)
         emb, gate = embedders.for_method(spec.method)
-        refs = reference_embeddings(references, names, emb, vp.batch_size, vp.min_references)
-        out[domain] = (spec, emb, gate, refs)
-    return out
+        refs, bad = reference_embeddings(
+            references, names, emb, vp, faces=spec.method == "faces", concept_set=cset
+        )
+        rejects.append(bad)
+        out[cset] = (spec, emb, gate, refs, domain)
+    table = pd.concat(rejects, ignore_index=True) if rejects else _reference_rejects([])
+    return out, table
+
+
+def _reference_rejects(rows: list[tuple]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=REFERENCE_REJECT_COLUMNS)
+    return frame.astype({"ref_index": "int64"})
 
 
 def decode(png: bytes) -> Image.Image:
@@ -128,40 +179,95 @@ def embed_pngs(embedder: Any, pngs: list[bytes], batch_size: int, desc: str) -> 
 
 def embed_faces(embedder: Any, images: list[Image.Image]) -> list[np.ndarray]:
     """Per image, the embeddings of every detected face (``(n_faces, dim)``; 0 rows: no face)."""
+    return faces_and_boxes(embedder, images)[0]
+
+
+def faces_and_boxes(
+    embedder: Any, images: list[Image.Image]
+) -> tuple[list[np.ndarray], list[list[tuple[int, int, int, int]]]]:
+    """Per image, every face's embedding and box ``(left, top, right, bottom)`` (an embedder
+    with its own ``embed_faces`` gives no boxes: the whole image stands for each face)."""
     if hasattr(embedder, "embed_faces"):
-        return list(embedder.embed_faces(images))
+        embs = list(embedder.embed_faces(images))
+        boxes = [[(0, 0, im.width, im.height)] * len(e) for im, e in zip(images, embs, strict=True)]
+        return embs, boxes
     from imitation_kedro.models.faces import PreparedFace, align_face, to_uint8_rgb
 
-    out = []
+    out, boxes = [], []
     for image in images:
         rgb = to_uint8_rgb(image)
+        locations = embedder.detector.locate(rgb)
         crops = [
             PreparedFace(
                 1, align_face(image, embedder.detector.five_points(rgb, loc), embedder.size)
             )
-            for loc in embedder.detector.locate(rgb)
+            for loc in locations
         ]
         out.append(
             embedder.embed_prepared(crops) if crops else np.zeros((0, embedder.dim), np.float32)
         )
-    return out
+        tops = [getattr(loc, "location", loc) for loc in locations]  # (top, right, bottom, left)
+        boxes.append([(int(lf), int(t), int(r), int(b)) for t, r, b, lf in tops])
+    return out, boxes
 
 
-def reference_embeddings(
-    references: pd.DataFrame, concepts: list[str], embedder: Any, batch_size: int, min_refs: int
-) -> dict[str, np.ndarray]:
-    """Embeddings of each concept's reference images; too few references is an error naming them."""
-    counts = references.groupby("concept").size() if len(references) else pd.Series(dtype=int)
-    short = {c: int(counts.get(c, 0)) for c in concepts if int(counts.get(c, 0)) < min_refs}
-    if short:
-        raise VerificationError(
-            f"concept(s) with fewer than {min_refs} reference image(s): {short} "
-            "(raw_reference_images); verification cannot check their images"
-        )
+def reference_embeddings(  # noqa: PLR0913
+    references: pd.DataFrame,
+    concepts: list[str],
+    embedder: Any,
+    vp: VerificationParams,
+    faces: bool = False,
+    concept_set: str = "",
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Embeddings of each concept's reference images, and the rejected references.
+
+    Faces: a gold reference must show exactly one face; one with none or several is a logged,
+    counted reject (``bad_references: reject``) or an error (``error``). Fewer than
+    ``min_references`` usable references is an error naming the concepts.
+    """
     sub = references[references["concept"].isin(concepts)].sort_values(["concept", "ref_index"])
-    emb = embed_pngs(embedder, sub["png"].tolist(), batch_size, "reference embeddings")
-    labels = sub["concept"].to_numpy()
-    return {c: emb[labels == c] for c in concepts}
+    pngs = sub["png"].tolist()
+    if faces:
+        per_image = []
+        for lo in progress(range(0, len(pngs), vp.batch_size), desc="reference faces"):
+            per_image += embed_faces(embedder, [decode(p) for p in pngs[lo : lo + vp.batch_size]])
+        n_faces = np.asarray([f.shape[0] for f in per_image], dtype=np.int64)
+        keep = n_faces == 1
+        dim = int(getattr(embedder, "dim", 0))
+        emb = np.stack([f[0] for f, k in zip(per_image, keep, strict=True) if k]) if keep.any() \
+            else np.zeros((0, dim), np.float32)
+        rows = [
+            (c, concept_set, int(i), "no face" if n == 0 else f"{n} faces")
+            for c, i, n in zip(sub["concept"], sub["ref_index"], n_faces, strict=True)
+            if n != 1
+        ]
+        if rows and vp.bad_references == "error":
+            raise VerificationError(
+                f"gold reference(s) without exactly one face: {rows[:10]} (raw_reference_images); "
+                "set frequency.verification.bad_references: reject to skip them"
+            )
+        if rows:
+            logger.warning(
+                "set %r: %d reference image(s) rejected (no face or several faces): %s",
+                concept_set, len(rows), rows[:10],
+            )
+        labels = sub["concept"].to_numpy()[keep]
+        bad = _reference_rejects(rows)
+    else:
+        emb = embed_pngs(embedder, pngs, vp.batch_size, "reference embeddings")
+        labels = sub["concept"].to_numpy()
+        bad = _reference_rejects([])
+    usable = pd.Series(labels).value_counts()
+    short = {c: int(usable.get(c, 0)) for c in concepts if int(usable.get(c, 0)) < vp.min_references}
+    if short:
+        rejected = bad.groupby("concept").size().to_dict() if len(bad) else {}
+        raise VerificationError(
+            f"concept(s) with fewer than {vp.min_references} usable reference image(s): {short}"
+            + (f" after rejecting {rejected} without exactly one face" if rejected else "")
+            + " (raw_reference_images); add references or lower "
+            "frequency.verification.min_references"
+        )
+    return {c: emb[labels == c] for c in concepts}, bad
 
 
 def max_cosine(images: np.ndarray, refs: np.ndarray) -> np.ndarray:
@@ -173,7 +279,7 @@ def max_cosine(images: np.ndarray, refs: np.ndarray) -> np.ndarray:
     return (images.astype(np.float64) @ refs.astype(np.float64).T).max(axis=1)
 
 
-def score_domain(
+def score_domain(  # noqa: PLR0913
     domain: str,
     method: str,
     pairs: pd.DataFrame,
@@ -184,18 +290,26 @@ def score_domain(
     batch_size: int,
     gate: tuple[np.ndarray, float] | None = None,
     gate_embedder: Any = None,
+    concept_set: str = "",
 ) -> pd.DataFrame:
-    """Score every (concept, key) of ``pairs`` whose image is in ``images`` (key, png)."""
+    """Score every (concept, key) of ``pairs`` whose image is in ``images`` (key, png).
+
+    ``matched_faces``: faces of the image above the threshold (faces method; FIT §3.3 counts
+    these units), else 1 for a verified image and 0 otherwise.
+    """
     if pairs.empty:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in SCORE_COLUMNS})
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in [*SCORE_COLUMNS, "boxes"]})
     keys = sorted(set(pairs["key"]))
     png = images.set_index("key").loc[keys, "png"].tolist()
     key_pos = {k: i for i, k in enumerate(keys)}
     gate_scores = np.full(len(keys), np.nan)
     if method == "faces":
         faces: list[np.ndarray] = []
+        boxes: list[list[tuple[int, int, int, int]]] = []
         for lo in progress(range(0, len(png), batch_size), desc=f"faces {domain}", unit="batch"):
-            faces += embed_faces(embedder, [decode(p) for p in png[lo : lo + batch_size]])
+            f, b = faces_and_boxes(embedder, [decode(p) for p in png[lo : lo + batch_size]])
+            faces += f
+            boxes += b
     else:
         emb = embed_pngs(embedder, png, batch_size, f"embed {domain}")
         if gate is not None:
@@ -211,23 +325,35 @@ def score_domain(
         idx = np.asarray([key_pos[k] for k in grp["key"]], dtype=np.int64)
         ref = refs[concept]
         if method == "faces":
-            score = np.asarray([max_cosine(faces[i], ref).max(initial=-1.0) for i in idx])
+            per_face = [max_cosine(faces[i], ref) for i in idx]
+            score = np.asarray([f.max(initial=-1.0) for f in per_face])
+            matched = np.asarray([int((f > threshold).sum()) for f in per_face], dtype=np.int64)
+            hit_boxes = [
+                [bx for bx, m in zip(boxes[i], f > threshold, strict=True) if m]
+                for i, f in zip(idx, per_face, strict=True)
+            ]
         else:
             score = max_cosine(emb[idx], ref)
         ok = score > threshold
         g = gate_scores[idx]
         if gate is not None:
             ok &= g > gate[1]
+        if method != "faces":
+            matched = ok.astype(np.int64)
+            hit_boxes = [None] * len(idx)
         rows.append(
             pd.DataFrame(
                 {
                     "concept": concept,
+                    "concept_set": concept_set or domain,
                     "domain": domain,
                     "key": grp["key"].to_numpy(),
                     "score": score,
                     "gate_score": g,
                     "verified": ok,
+                    "matched_faces": matched,
+                    "boxes": hit_boxes,  # not saved: the verified images' face crops
                 }
             )
         )
-    return pd.concat(rows, ignore_index=True)[SCORE_COLUMNS]
+    return pd.concat(rows, ignore_index=True)[[*SCORE_COLUMNS, "boxes"]]

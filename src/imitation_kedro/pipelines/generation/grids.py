@@ -54,14 +54,18 @@ def overview_figure(
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    rows = []
+    rows, headers = [], []
     for concept in concepts:
         sub = manifest[manifest["concept"] == concept]
-        rows.append((concept, [p for group in grid_paths(sub, images_per_prompt) for p in group]))
+        groups = grid_paths(sub, images_per_prompt)
+        ids = sorted(sub["prompt_id"].unique())
+        heads = [f"prompt {pid}\nimage {k + 1}" for pid, g in zip(ids, groups, strict=True)
+                 for k in range(len(g))]
+        headers = heads if len(heads) > len(headers) else headers
+        rows.append((concept, [p for group in groups for p in group]))
     cols = max(len(paths) for _, paths in rows)
-    fig, axes = plt.subplots(
-        len(rows), cols, figsize=(1.1 * cols + 1.5, 1.1 * len(rows) + 0.6), squeeze=False
-    )
+    height = 1.1 * len(rows) + 1.0
+    fig, axes = plt.subplots(len(rows), cols, figsize=(1.1 * cols + 1.5, height), squeeze=False)
     for r, (concept, paths) in enumerate(rows):
         for c in range(cols):
             ax = axes[r][c]
@@ -72,6 +76,8 @@ def overview_figure(
             else:
                 ax.axis("off")
         axes[r][0].set_ylabel(concept, rotation=0, ha="right", va="center", fontsize=7)
+    for c, head in enumerate(headers):  # column headers above the first row
+        axes[0][c].set_title(head, fontsize=6)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / height))  # keep the title clear of the headers
     return fig

@@ -8,6 +8,7 @@ callables that ``int_generated_images`` evaluates one batch at a time, and what 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
@@ -16,17 +17,25 @@ from typing import Any
 import pandas as pd
 
 from imitation_kedro.core.devices import resolve_device
+from imitation_kedro.core.generation_params import GenerationParams, GridSettings
 from imitation_kedro.core.params import FromBlock
+from imitation_kedro.models.fingerprint import config_sha256, pipeline_weights_sha256
 from imitation_kedro.pipelines.generation import render
+from imitation_kedro.pipelines.generation.fingerprint import image_record, stale_reason
 from imitation_kedro.pipelines.generation.grids import (
     concept_mosaic,
     grid_paths,
     overview_figure,
     pick_concepts,
 )
-from imitation_kedro.pipelines.generation.params import GenerationParams, GridSettings
 from imitation_kedro.pipelines.generation.prompts import PROMPT_COLUMNS, build_prompt_rows
-from imitation_kedro.pipelines.generation.resume import CORRUPT, EXISTING, TODO, mark_existing
+from imitation_kedro.pipelines.generation.resume import (
+    CORRUPT,
+    EXISTING,
+    STALE,
+    TODO,
+    mark_existing,
+)
 from imitation_kedro.pipelines.generation.sharding import (
     parse_shard_partition,
     select_shard,
@@ -35,7 +44,19 @@ from imitation_kedro.pipelines.generation.sharding import (
 
 logger = logging.getLogger(__name__)
 
-STATUS_IN_MANIFEST = {TODO: "generated", CORRUPT: "regenerated", EXISTING: "existing"}
+MANIFEST_SETTINGS = [
+    "steps", "guidance_scale", "height", "width", "scheduler", "dtype", "negative_prompt",
+    "safety_checker", "checkpoint", "pipeline_class", "device", "batch_invariant",
+    "weights_sha256", "diffusers_version", "torch_version",
+]
+"""Columns taken from each image's render record: what it was made with, not this call's
+parameters."""
+RUN_COLUMNS = ["shard", "status", "status_reason"]
+"""Shard-manifest columns that describe one run, left out of the merged manifest so that
+reruns, batch sizes and shard counts give the same bytes."""
+STATUS_IN_MANIFEST = {
+    TODO: "generated", CORRUPT: "regenerated", STALE: "rerendered", EXISTING: "existing"
+}
 
 
 def build_prompt_table(raw_concepts: pd.DataFrame, params: GenerationParams) -> pd.DataFrame:
@@ -59,9 +80,7 @@ def plan_generation(
             params.num_shards,
             len(prompt_table),
         )
-    s = params.settings
-    size = (s.width, s.height) if s.width is not None and s.height is not None else None
-    return mark_existing(rows, existing_images, size)
+    return mark_existing(rows, existing_images)
 
 
 def _check_checkpoint(pipe: Any, params: GenerationParams) -> str:
@@ -92,38 +111,87 @@ def _package_version(name: str) -> str:
 def generate_images(
     generation_plan: pd.DataFrame, t2i_pipeline: Any, params: GenerationParams
 ) -> tuple[dict[str, Callable[[], Any]], dict[str, render.RenderLog]]:
-    """Lazy ``{partition id: render callable}`` for the images still missing, and this shard's
-    lazy render log ``{shard partition: log}``, which rendering fills (durations, settings
-    actually used) and which is saved after the images, as the node's second output."""
-    s = params.settings
-    checkpoint = _check_checkpoint(t2i_pipeline, params)
-    todo = generation_plan[generation_plan["status"] != EXISTING]
-    size = (s.width, s.height) if s.width is not None else render.default_size(t2i_pipeline)
-    log = render.RenderLog(
-        settings={
-            "checkpoint": checkpoint,
-            "pipeline_class": type(t2i_pipeline).__name__,
-            "scheduler": s.scheduler or type(getattr(t2i_pipeline, "scheduler", None)).__name__,
-            "width": size[0] if size else None,
-            "height": size[1] if size else None,
-            "device": params.speed.device,
-            "diffusers_version": _package_version("diffusers"),
-            "torch_version": _package_version("torch"),
-        }
-    )
+    """Lazy ``{partition id: render callable}`` for the images missing or stale, and this
+    shard's lazy render log ``{shard partition: log}``, which rendering fills (durations, the
+    record each image was made with) and which is saved after the images.
+
+    An image on disk is reused only when the fingerprint stored in it (model weights hash,
+    scheduler, sampling settings, size, prompt, seed) equals the current one; the log says how
+    many were reused and why the others were not.
+    """
+    device = resolve_device(params.speed.device, "generation.speed.device")
+    model_record = _model_record(t2i_pipeline, params, device)
+    log = render.RenderLog(settings=model_record)
     logs = {shard_partition(params.model, params.shard_index, params.num_shards): log}
+    plan = generation_plan.assign(status=generation_plan["status"].astype(object))
+    records = {
+        path: image_record(model_record, prompt, seed)
+        for path, prompt, seed in zip(plan["path"], plan["prompt"], plan["seed"], strict=True)
+    }
+    for i, row in enumerate(plan.itertuples(index=False)):
+        if row.status != EXISTING:
+            continue
+        stored = json.loads(row.stored_record) if row.stored_record else None
+        reason = stale_reason(stored, records[row.path])
+        if reason:
+            plan.iat[i, plan.columns.get_loc("status")] = STALE
+            plan.iat[i, plan.columns.get_loc("status_reason")] = reason
+        else:
+            log.images[row.path] = {"record": stored, "pixels_sha256": row.pixels_sha256}
+    for path, status, reason in zip(plan["path"], plan["status"], plan["status_reason"], strict=True):
+        log.images.setdefault(path, {}).update(status=STATUS_IN_MANIFEST[status], reason=reason)
+    _log_reuse(plan)
+    todo = plan[plan["status"] != EXISTING]
     if todo.empty:
         return {}, logs
-    prepare = functools.partial(_prepare, params=params)
+    prepare = functools.partial(_prepare, params=params, device=device)
     renderer = render.BatchRenderer(
-        t2i_pipeline, todo, params.batch_size, prepare, s, log, desc=f"generate {params.model}"
+        t2i_pipeline, todo, params.batch_size, prepare, params.settings, log,
+        desc=f"generate {params.model}", records=records,
     )
     # partial binds each path now: no late-binding closure over the loop variable.
     return {path: functools.partial(renderer.image, path) for path in renderer.paths()}, logs
 
 
-def _prepare(pipe: Any, params: GenerationParams) -> dict[str, Any]:
-    device = resolve_device(params.speed.device, "generation.speed.device")
+def _model_record(pipe: Any, params: GenerationParams, device: str) -> dict[str, Any]:
+    """The model-level half of every image's render record (see ``fingerprint.py``)."""
+    s = params.settings
+    _check_checkpoint(pipe, params)
+    size = (s.width, s.height) if s.width is not None else render.default_size(pipe)
+    scheduler = getattr(pipe, "scheduler", None)
+    return {
+        "weights_sha256": pipeline_weights_sha256(pipe),
+        "pipeline_class": type(pipe).__name__,
+        "scheduler": s.scheduler or type(scheduler).__name__,
+        "scheduler_config_sha256": config_sha256(getattr(scheduler, "config", None)),
+        "steps": s.steps,
+        "guidance_scale": s.guidance_scale,
+        "width": size[0] if size else None,
+        "height": size[1] if size else None,
+        "dtype": s.dtype,
+        "negative_prompt": s.negative_prompt,
+        "safety_checker": s.safety_checker,
+        "batch_invariant": params.speed.batch_invariant,
+        "device_kind": device.split(":")[0],
+        "device": device,
+        # The configured id, not the local folder it resolved to: the bytes of an image must
+        # not depend on where the weights sit (the weights hash identifies them).
+        "checkpoint": s.checkpoint or "",
+        "diffusers_version": _package_version("diffusers"),
+        "torch_version": _package_version("torch"),
+    }
+
+
+def _log_reuse(plan: pd.DataFrame) -> None:
+    reasons = plan.loc[plan["status"] != EXISTING, "status_reason"].value_counts()
+    logger.info(
+        "generation: %d images planned, %d reused (fingerprint matches), %d to render%s",
+        len(plan), int((plan["status"] == EXISTING).sum()), int(reasons.sum()),
+        "".join(f"; {n} {reason}" for reason, n in reasons.items()),
+    )
+
+
+def _prepare(pipe: Any, params: GenerationParams, device: str) -> dict[str, Any]:
     return render.prepare_pipeline(pipe, params.settings, params.speed, device)
 
 
@@ -133,9 +201,9 @@ def write_shard_manifest(
     render_logs: dict[str, Callable[[], dict[str, Any]]],
     params: GenerationParams,
 ) -> dict[str, pd.DataFrame]:
-    """This shard's manifest (one row per planned image, with every setting used), after
-    checking that each planned image is on disk and each rendered one was timed (from the
-    render log this shard saved)."""
+    """This shard's manifest: one row per planned image with the settings it was actually
+    made with (for a reused image, the record stored in its file), its fingerprint and pixel
+    hash, after checking that each planned image is on disk and in the saved render log."""
     missing = sorted(set(generation_plan["path"]) - set(generated_images))
     if missing:
         raise ValueError(
@@ -148,50 +216,27 @@ def write_shard_manifest(
             f"{sorted(render_logs)[:5]}): run generate_images for this shard first"
         )
     log = render_logs[shard]()
-    durations: dict[str, float] = log["durations"]
-    rendered = generation_plan["status"] != EXISTING
-    untimed = sorted(set(generation_plan.loc[rendered, "path"]) - set(durations))
-    if untimed:
+    images: dict[str, dict[str, Any]] = log.get("images", {})
+    unrecorded = sorted(p for p in generation_plan["path"] if "record" not in images.get(p, {}))
+    if unrecorded:
         raise RuntimeError(
-            f"{len(untimed)} rendered image(s) have no duration in int_generation_render_logs "
-            f"{shard!r} (e.g. {untimed[:3]}): the log must be saved after int_generated_images"
+            f"{len(unrecorded)} image(s) have no render record in int_generation_render_logs "
+            f"{shard!r} (e.g. {unrecorded[:3]}): the log must be saved after int_generated_images"
         )
-    s, sp, used = params.settings, params.speed, log["settings"]
-    width, height = used.get("width"), used.get("height")
-    if (width is None or height is None) and len(generation_plan):
-        width, height = generated_images[generation_plan["path"].iloc[0]]().size
     manifest = generation_plan[PROMPT_COLUMNS + ["shard"]].copy()
-    manifest["status"] = generation_plan["status"].map(STATUS_IN_MANIFEST)
-    manifest["duration_s"] = [durations.get(p, float("nan")) for p in manifest["path"]]
-    settings = {
-        "steps": s.steps,
-        "guidance_scale": s.guidance_scale,
-        "height": height,
-        "width": width,
-        "scheduler": used.get("scheduler", s.scheduler or ""),
-        "dtype": s.dtype,
-        "negative_prompt": s.negative_prompt or "",
-        "safety_checker": s.safety_checker,
-        "checkpoint": used.get("checkpoint", ""),
-        "pipeline_class": used.get("pipeline_class", ""),
-        "seed_mode": params.seed_mode,
-        "batch_size": params.batch_size,
-        "num_shards": params.num_shards,
-        "device": used.get("device", sp.device),
-        "attention": sp.attention,
-        "channels_last": sp.channels_last,
-        "compile": sp.compile,
-        "batch_invariant": sp.batch_invariant,
-        "diffusers_version": used.get("diffusers_version", ""),
-        "torch_version": used.get("torch_version", ""),
-    }
-    for key, value in settings.items():
-        manifest[key] = value
-    manifest = manifest.astype({"height": "int64", "width": "int64", "duration_s": "float64"})
-    if durations:
+    entries = [images[p] for p in manifest["path"]]
+    manifest["status"] = [e["status"] for e in entries]
+    manifest["status_reason"] = [e.get("reason", "") for e in entries]
+    for column in MANIFEST_SETTINGS:
+        manifest[column] = [e["record"].get(column) for e in entries]
+    manifest["negative_prompt"] = manifest["negative_prompt"].fillna("")
+    manifest["fingerprint"] = [e["record"]["fingerprint"] for e in entries]
+    manifest["pixels_sha256"] = [e["pixels_sha256"] for e in entries]
+    manifest = manifest.astype({"height": "int64", "width": "int64", "steps": "int64"})
+    if log["durations"]:
         logger.info(
             "generation: rendered %d images in %d batches (%.2f images/s), peak %d held in memory",
-            len(durations),
+            len(log["durations"]),
             log["batches"],
             log["images_per_s"] or float("nan"),
             log["peak_cached_images"],
@@ -262,6 +307,7 @@ def merge_generation_manifests(
             f"({len(gaps)} missing e.g. {gaps[:3]}, {len(extra)} unexpected e.g. {extra[:3]}); "
             "rerun the shards with the current parameters"
         )
+    manifest = manifest.drop(columns=[c for c in RUN_COLUMNS if c in manifest.columns])
     return manifest.sort_values("path", kind="stable").reset_index(drop=True)
 
 

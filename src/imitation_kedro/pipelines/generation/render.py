@@ -16,6 +16,8 @@ import pandas as pd
 
 from imitation_kedro.core.progress import progress
 from imitation_kedro.models.schedulers import make_scheduler
+from imitation_kedro.models.t2i_render import render_batch  # noqa: F401
+from imitation_kedro.pipelines.generation.fingerprint import RECORD_KEY, dump_record, pixels_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -159,28 +161,6 @@ def default_size(pipe: Any) -> tuple[int, int] | None:
     return None
 
 
-def render_batch(pipe: Any, prompts: list[str], seeds: list[int], settings: Any) -> list[Any]:
-    """Render one batch: one CPU ``torch.Generator`` per image, seeded with its own seed."""
-    import torch
-
-    kwargs: dict[str, Any] = {
-        "prompt": list(prompts),
-        "generator": [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds],
-        "num_inference_steps": settings.steps,
-        "guidance_scale": settings.guidance_scale,
-        "output_type": "pil",
-    }
-    if settings.height is not None:
-        kwargs["height"], kwargs["width"] = settings.height, settings.width
-    if settings.negative_prompt is not None:
-        kwargs["negative_prompt"] = [settings.negative_prompt] * len(prompts)
-    with torch.inference_mode():
-        images = list(pipe(**kwargs).images)
-    if len(images) != len(prompts):
-        raise RuntimeError(f"the pipeline returned {len(images)} images for {len(prompts)} prompts")
-    return images
-
-
 @dataclass
 class RenderLog:
     """What rendering did (settings used, per-image durations), filled while
@@ -194,6 +174,9 @@ class RenderLog:
 
     settings: dict[str, Any] = field(default_factory=dict)
     durations: dict[str, float] = field(default_factory=dict)
+    images: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per planned image: its render record (reused: the one stored in the file), status,
+    reason and ``pixels_sha256``; rendered images are added as they are handed out."""
     batches: int = 0
     peak_cached_images: int = 0
     started: float | None = None
@@ -211,6 +194,7 @@ class RenderLog:
         return {
             "settings": dict(self.settings),
             "durations": dict(self.durations),
+            "images": {p: dict(v) for p, v in self.images.items()},
             "batches": self.batches,
             "peak_cached_images": self.peak_cached_images,
             "images_per_s": None if rate != rate else rate,
@@ -230,6 +214,7 @@ class BatchRenderer:
         settings: Any,
         log: RenderLog,
         desc: str = "generate",
+        records: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         rows = todo.sort_values("path", kind="stable")
         items = list(zip(rows["path"], rows["prompt"], rows["seed"], strict=True))
@@ -241,6 +226,7 @@ class BatchRenderer:
         self._prepared = False
         self._settings = settings
         self._log = log
+        self._records = records or {}
         self._bar = progress(range(len(items)), desc=desc, total=len(items), unit="img")
 
     def paths(self) -> list[str]:
@@ -257,6 +243,14 @@ class BatchRenderer:
         image = batch.pop(path)
         if not batch:
             del self._cache[b]
+        record = self._records.get(path)
+        if record is not None:
+            if record.get("width") is None:  # the pipeline's own size: record what it made
+                record = {**record, "width": image.size[0], "height": image.size[1]}
+            image.info[RECORD_KEY] = dump_record(record)
+            self._log.images.setdefault(path, {}).update(
+                record=record, pixels_sha256=pixels_sha256(image)
+            )
         return image
 
     def _render(self, b: int) -> dict[str, Any]:

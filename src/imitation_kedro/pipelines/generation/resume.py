@@ -14,11 +14,14 @@ from typing import Any
 
 import pandas as pd
 
+from imitation_kedro.pipelines.generation.fingerprint import dump_record, pixels_sha256, read_record
+
 logger = logging.getLogger(__name__)
 
 EXISTING = "existing"
 TODO = "todo"
 CORRUPT = "corrupt"
+STALE = "stale"
 
 
 @contextmanager
@@ -38,43 +41,42 @@ def _strict_decoding() -> Iterator[None]:
         ImageFile.LOAD_TRUNCATED_IMAGES = before
 
 
-def image_status(
-    path: str, loader: Callable[[], Any] | None, size: tuple[int, int] | None
-) -> tuple[str, str]:
-    """``(status, reason)`` of one planned image: existing, todo (absent) or corrupt.
+def image_status(path: str, loader: Callable[[], Any] | None) -> tuple[str, str, str, str]:
+    """``(status, reason, stored render record JSON, pixels hash)`` of one planned image.
 
-    An image counts as existing only when it decodes completely; a decodable image of another
-    size means the settings changed under the same model id, which must not be mixed silently.
+    An image counts as existing only when it decodes completely; whether its render record
+    still matches the model and settings is decided once the model is loaded
+    (``generate_images``), where a mismatch makes it ``stale``.
     """
     if loader is None:
-        return TODO, ""
+        return TODO, "absent", "", ""
     try:
         with _strict_decoding():
             image = loader()
             image.load()
     except Exception as exc:  # noqa: BLE001 - any decode failure means "write it again"
-        return CORRUPT, f"{type(exc).__name__}: {exc}"
-    if size is not None and tuple(image.size) != tuple(size):
-        raise ValueError(
-            f"existing image {path!r} is {image.size[0]}x{image.size[1]} but the settings ask "
-            f"for {size[0]}x{size[1]}: the settings changed under the same model id; delete "
-            "that model's folder or use a new model id"
-        )
-    return EXISTING, ""
+        return CORRUPT, f"{type(exc).__name__}: {exc}", "", ""
+    record = read_record(image)
+    return EXISTING, "", dump_record(record) if record else "", pixels_sha256(image)
 
 
-def mark_existing(
-    rows: pd.DataFrame, existing: dict[str, Callable[[], Any]], size: tuple[int, int] | None
-) -> pd.DataFrame:
-    """``rows`` plus ``status`` (existing/todo/corrupt) and ``status_reason``; logs the counts."""
-    statuses = [image_status(p, existing.get(p), size) for p in rows["path"]]
-    out = rows.assign(status=[s for s, _ in statuses], status_reason=[r for _, r in statuses])
+def mark_existing(rows: pd.DataFrame, existing: dict[str, Callable[[], Any]]) -> pd.DataFrame:
+    """``rows`` plus ``status`` (existing/todo/corrupt), ``status_reason``, ``stored_record``
+    and ``pixels_sha256`` (of the existing images); logs the counts."""
+    statuses = [image_status(p, existing.get(p)) for p in rows["path"]]
+    out = rows.assign(
+        status=[s[0] for s in statuses],
+        status_reason=[s[1] for s in statuses],
+        stored_record=[s[2] for s in statuses],
+        pixels_sha256=[s[3] for s in statuses],
+    )
     corrupt = out[out["status"] == CORRUPT]
     for path, reason in corrupt[["path", "status_reason"]].head(20).itertuples(index=False):
         logger.warning("generation: %s does not decode (%s); it will be regenerated", path, reason)
     counts = out["status"].value_counts().to_dict()
     logger.info(
-        "generation plan: %d images, %d already complete, %d to render, %d corrupt to redo",
+        "generation plan: %d images, %d on disk (fingerprints checked once the model is "
+        "loaded), %d absent, %d corrupt to redo",
         len(out),
         counts.get(EXISTING, 0),
         counts.get(TODO, 0),

@@ -7,9 +7,10 @@ node returns one *lazy* partition per chunk of images, so the dataset embeds and
 chunk: an interrupted run keeps the chunks it finished and a rerun embeds only the rest. A
 partition is named ``<embedder slug>/<digest of its keys>``; shards never collide.
 
-An image key is ``<image id>#<fingerprint>``: the fingerprint changes when the image can have
-changed (generation settings and seed; the bytes of a reference), so a stale vector is never
-reused. Rows also record ``n_faces`` (face embedders; images without exactly one face are cached
+An image key is ``<image id>#<settings digest>@<bytes digest>`` for a generation and
+``png#<bytes digest>`` for a reference: it changes whenever the image's bytes change (a new model,
+new settings, a file replaced by hand), and the embedder name carries its weights fingerprint,
+so a stale vector is never reused. Rows also record ``n_faces`` (face embedders; images without exactly one face are cached
 with an empty vector, so detection is not redone either) and ``reason`` for images that could not
 be embedded (kept for the report, never reused).
 """
@@ -17,7 +18,8 @@ be embedded (kept for the report, never reused).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,6 +43,18 @@ def bytes_digest(data: bytes, length: int = 16) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()[:length]
 
 
+def content_key(read: Callable[[], Any]) -> str:
+    """``"@<digest of the image's bytes>"`` from its loader (file bytes, or a PIL image's
+    pixels): an image replaced on disk never reuses its old vector."""
+    try:
+        data = read()
+        if not isinstance(data, bytes | bytearray):  # a PIL image (another dataset type)
+            data = f"{data.mode}|{data.size}|".encode() + data.tobytes()
+    except Exception:  # noqa: BLE001 - unreadable: embedding names the reason as a reject
+        return "@unreadable"
+    return f"@{bytes_digest(bytes(data))}"
+
+
 def partition_id(embedder: str, keys: list[str]) -> str:
     """``<embedder slug>/<digest of the keys>``: deterministic, so a rerun rewrites nothing new."""
     return f"{slugify(embedder)}/{digest(embedder, *sorted(keys))}"
@@ -61,6 +75,8 @@ def load_cache(
     for pid, frame in sorted((partitions or {}).items()):
         if callable(frame):  # a PartitionedDataset hands out loaders
             frame = frame()
+        if frame.empty and not len(frame.columns):  # unreadable file, logged by the dataset
+            continue
         missing = set(CACHE_COLUMNS) - set(frame.columns) - {"reason"}
         if missing:
             raise ValueError(f"embedding cache partition {pid!r} lacks columns {sorted(missing)}")

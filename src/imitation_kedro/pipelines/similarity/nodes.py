@@ -59,7 +59,7 @@ def plan_similarity_items(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """List the generations and the chosen references (verified if enough, else curated) to embed."""
     return plan_items(
-        int_generation_manifest, list(int_generated_images), raw_concepts, raw_reference_images,
+        int_generation_manifest, int_generated_images, raw_concepts, raw_reference_images,
         int_verified_images, params,
     )
 
@@ -144,6 +144,9 @@ def score_imitation(
         {"prompt_id": "int64", "n_generated": "int64", "n_used": "int64", "n_refs": "int64",
          "score": "float64", "score_var": "float64", "zero_face_rate": "float64"}
     ).sort_values(["concept", "model", "prompt_id"], kind="stable").reset_index(drop=True)
+    sets = items.drop_duplicates("concept").set_index("concept")
+    sets = sets["concept_set"] if "concept_set" in sets else sets["domain"]
+    score_frame.insert(1, "concept_set", score_frame["concept"].map(sets).astype(object))
     all_rejects = pd.concat(
         [f for f in (plan_rejects, rejects_frame(rejects)) if not f.empty] or [rejects_frame([])],
         ignore_index=True,

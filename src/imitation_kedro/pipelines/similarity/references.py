@@ -13,9 +13,10 @@ from typing import Any
 
 import pandas as pd
 
+from imitation_kedro.core.concept_sets import set_map
 from imitation_kedro.core.seeding import stable_shard
 
-from .embedding_cache import bytes_digest, digest
+from .embedding_cache import bytes_digest, content_key, digest
 from .params import SimilarityParams
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def _in_shard(concept: str, params: SimilarityParams) -> bool:
 
 def _generated_items(
     manifest: pd.DataFrame,
-    partition_ids: set[str],
+    partition_ids: Mapping[str, Any] | set[str],
     domains: Mapping[str, str],
     rejects: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
@@ -73,7 +74,9 @@ def _generated_items(
         items.append(
             {
                 "image_id": image_id,
-                "image_key": f"{image_id}#{digest(rec['model'], *(rec[c] for c in settings))}",
+                "image_key": f"{image_id}#{digest(rec['model'], *(rec[c] for c in settings))}"
+                + (content_key(file_bytes_loader(partition_ids[path]))
+                   if isinstance(partition_ids, Mapping) else ""),
                 "role": "generated", "concept": concept, "domain": domain, "model": str(rec["model"]),
                 "prompt_id": int(rec["prompt_id"]), "index": int(rec["index"]), "ref_source": "",
             }
@@ -107,6 +110,7 @@ def plan_items(
     params: SimilarityParams,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Items to embed (generations and chosen references) and the rejects found while planning."""
+    verified = verified_table(verified)
     require_columns(manifest, MANIFEST_REQUIRED, "int_generation_manifest")
     require_columns(concepts, ["concept", "domain"], "raw_concepts")
     require_columns(references, ["concept", "ref_index", "png"], "raw_reference_images")
@@ -124,7 +128,10 @@ def plan_items(
         rejects.append(reject("concept", concept, "generated concept is not in raw_concepts"))
     manifest = manifest[manifest["concept"].isin(domains) & manifest["concept"].map(
         lambda c: _in_shard(c, params))]
-    items = _generated_items(manifest, set(partition_ids), domains, rejects)
+    items = _generated_items(
+        manifest, partition_ids if isinstance(partition_ids, Mapping) else set(partition_ids),
+        domains, rejects,
+    )
     with_generations = {it["concept"] for it in items}
 
     refs_by = dict(tuple(references.groupby("concept", sort=True)))
@@ -152,15 +159,41 @@ def plan_items(
             items = [it for it in items if it["concept"] != concept]
             continue
         items.extend(_reference_items(concept, domain, chosen, source, id_col))
+        if source == "laion" and settings.embedder.is_face and len(curated):
+            # FIT §5.1: the >= min_laion_refs switch counts the LAION faces left after the
+            # one-face filter (scoring); the gold references are the fallback, so embed them too.
+            items.extend(_reference_items(
+                concept, domain, curated.sort_values("ref_index"), "curated", "ref_index"
+            ))
     for rej in rejects:
         if rej["level"] == "concept":
             logger.warning("similarity: skipping concept %r: %s", rej["concept"], rej["reason"])
     frame = pd.DataFrame(items, columns=ITEM_COLUMNS)
+    frame.insert(
+        ITEM_COLUMNS.index("domain"), "concept_set", frame["concept"].map(set_map(concepts))
+    )
     return frame, rejects_frame(rejects)
+
+
+def verified_table(verified: pd.DataFrame | Mapping[str, Any]) -> pd.DataFrame:
+    """int_verified_images as one table (concept, key, png): a table as it is, or the partitions
+    (one per clean shard, ``frequency``'s streamed output) read in name order."""
+    if isinstance(verified, pd.DataFrame):
+        return verified
+    parts = []
+    for name in sorted(verified):
+        loader = verified[name]
+        part = loader() if callable(loader) else loader
+        parts.append(part[[c for c in ("concept", "key", "png") if c in part.columns]])
+    if not parts:
+        return pd.DataFrame({"concept": pd.Series(dtype=object), "key": pd.Series(dtype=object),
+                             "png": pd.Series(dtype=object)})
+    return pd.concat(parts, ignore_index=True)
 
 
 def reference_sources(references: pd.DataFrame, verified: pd.DataFrame) -> dict[str, Any]:
     """``image_id -> png bytes`` for every reference (curated and verified)."""
+    verified = verified_table(verified)
     out: dict[str, Any] = {}
     for concept, idx, png in zip(references["concept"], references["ref_index"], references["png"], strict=True):
         out[f"curated:{concept}\x1f{idx}"] = png

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from imitation_kedro.core.imitation_score import prompt_score, select_references  # noqa: F401
+
 from .params import SimilarityParams
 from .references import reject
 
@@ -26,22 +28,6 @@ SCORE_COLUMNS = [
 ]
 IMAGE_SCORE_COLUMNS = ["concept", "domain", "model", "prompt_id", "image_id", "score"]
 SELECTED_COLUMNS = ["concept", "model", "prompt_id", "rank", "image_id", "mean_similarity"]
-
-
-def select_references(sim: np.ndarray, ref_ids: list[str], k: int) -> np.ndarray:
-    """Indices of the ``k`` references with the highest mean similarity (rows of ``sim``)."""
-    means = sim.mean(axis=1)
-    order = sorted(range(len(ref_ids)), key=lambda i: (-float(means[i]), ref_ids[i]))
-    return np.asarray(order[:k], dtype=np.int64)
-
-
-def prompt_score(refs: np.ndarray, gens: np.ndarray, ref_ids: list[str], k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(selected ref indices, their mean similarity, per-image scores)`` for one prompt."""
-    sim = refs @ gens.T
-    if not np.isfinite(sim).all():
-        raise ValueError("non-finite similarity: an embedding holds NaN/inf")
-    chosen = select_references(sim, ref_ids, k)
-    return chosen, sim[chosen].mean(axis=1), sim[chosen].mean(axis=0)
 
 
 def _vectors(keys: list[str], table: dict[str, Any]) -> np.ndarray:
@@ -69,6 +55,24 @@ def _face_rejects(frame: pd.DataFrame, n_faces: pd.Series, role: str) -> list[di
     return out
 
 
+def _switch_after_filter(
+    refs: pd.DataFrame, table: dict[str, Any], face: bool, min_laion: int, concept: str
+) -> pd.DataFrame:
+    """Faces (FIT §5.1): LAION references when >= ``min_laion`` of them have exactly one face,
+    else the gold (curated) ones; planning lists both for a face domain."""
+    if not face or refs["ref_source"].nunique() < 2:
+        return refs
+    laion = refs[refs["ref_source"] == "laion"]
+    usable, _ = _usable(laion, table, face)
+    if len(usable) >= min_laion:
+        return laion
+    logger.info(
+        "similarity: %r has %d usable LAION faces (< min_laion_refs %d after the one-face "
+        "filter): gold references used", concept, len(usable), min_laion,
+    )
+    return refs[refs["ref_source"] == "curated"]
+
+
 def score_concept(
     concept: str,
     items: pd.DataFrame,
@@ -81,6 +85,7 @@ def score_concept(
     settings = params.domain(domain, concept)
     refs_all = items[items["role"] == "reference"]
     gens_all = items[items["role"] == "generated"]
+    refs_all = _switch_after_filter(refs_all, table, face, settings.min_laion_refs, concept)
     refs, ref_faces = _usable(refs_all, table, face)
     rejects = _face_rejects(refs_all, ref_faces, "reference") if face else []
     if len(refs) < settings.min_refs:
@@ -134,12 +139,16 @@ def score_concept(
 
 
 def aggregate_prompts(scores: pd.DataFrame) -> pd.DataFrame:
-    """Per (concept, domain, model): mean score over prompts and its variance (ddof=1)."""
+    """Per (concept, concept_set, domain, model): mean score over prompts and its variance
+    (ddof=1)."""
+    keys = ["concept", "concept_set", "domain", "model"]
+    if "concept_set" not in scores.columns:
+        scores = scores.assign(concept_set=scores["domain"])
     if scores.empty:
-        return pd.DataFrame(columns=["concept", "domain", "model", "score", "score_var_prompts",
+        return pd.DataFrame(columns=[*keys, "score", "score_var_prompts",
                                      "n_prompts", "n_generated", "n_used", "n_refs", "ref_source",
                                      "zero_face_rate"])
-    grouped = scores.groupby(["concept", "domain", "model"], sort=True)
+    grouped = scores.groupby(keys, sort=True)
     out = grouped.agg(
         score=("score", "mean"),
         score_var_prompts=("score", lambda s: float(s.var(ddof=1)) if len(s) > 1 else 0.0),

@@ -1,4 +1,4 @@
-"""Per (domain, model) group: the paper's PELT and the segmented test, with bootstrap CIs."""
+"""Per (concept_set, model) group: the paper's PELT and the segmented test, with bootstrap CIs."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from imitation_kedro.core.seeding import stable_seed
+from imitation_kedro.core.threshold_params import ThresholdParams
 from imitation_kedro.pipelines.threshold.bootstrap import bootstrap_change, percentile_ci
-from imitation_kedro.pipelines.threshold.params import ThresholdParams
 from imitation_kedro.pipelines.threshold.pelt import pelt_l2, read_paper, ruptures_breakpoints
 from imitation_kedro.pipelines.threshold.segmented import best_break, segmented_test
 from imitation_kedro.schemas import column_names
@@ -19,17 +19,19 @@ from imitation_kedro.schemas import column_names
 logger = logging.getLogger(__name__)
 
 
-def _base_row(
-    domain: str,
+def _base_row(  # noqa: PLR0913
+    concept_set: str,
     model: str,
     method: str,
     group: pd.DataFrame,
     params: ThresholdParams,
     method_params: dict[str, Any],
+    domain: str,
 ) -> dict[str, Any]:
     # The published schema of out_thresholds is the single source of its columns.
     row = dict.fromkeys(column_names("out_thresholds"), np.nan)
     row.update(
+        concept_set=concept_set,
         domain=domain,
         model=model,
         method=method,
@@ -70,7 +72,7 @@ def _paper(group: pd.DataFrame, row: dict[str, Any], params: ThresholdParams) ->
     if twin != bkps:
         logger.warning(
             "threshold: PELT twin differs from ruptures (%s, %s): %s",
-            row["domain"],
+            row["concept_set"],
             row["model"],
             row["engine_check"],
         )
@@ -97,7 +99,7 @@ def _segmented(group: pd.DataFrame, row: dict[str, Any], params: ThresholdParams
     s = params.segmented
     counts = group["count"].to_numpy(dtype=float)
     y = group["score"].to_numpy(dtype=float)
-    seed = stable_seed(params.seed, "threshold", "permutation", row["domain"], row["model"])
+    seed = stable_seed(params.seed, "threshold", "permutation", row["concept_set"], row["model"])
     result = segmented_test(counts, y, _min_segment(params), s.form, s.n_permutations, seed)
     row.update(p_value=result.p_value, statistic=result.statistic)
     if result.cp is None:
@@ -152,14 +154,24 @@ def method_parameters(method: str, params: ThresholdParams) -> dict[str, Any]:
     }
 
 
-def detect_group(
-    domain: str, model: str, group: pd.DataFrame, prompts: pd.DataFrame, params: ThresholdParams
+def detect_group(  # noqa: PLR0913
+    concept_set: str,
+    model: str,
+    group: pd.DataFrame,
+    prompts: pd.DataFrame,
+    params: ThresholdParams,
+    domain: str | None = None,
 ) -> tuple[list[dict[str, Any]], list[pd.DataFrame]]:
-    """Rows of out_thresholds and bootstrap draws for one (domain, model) group."""
+    """Rows of out_thresholds and bootstrap draws for one (concept_set, model) group.
+
+    Seeds derive from the set (in the miniature world the set is the domain, as before)."""
+    domain = concept_set if domain is None else domain
     rows, draws = [], []
     degenerate = _degenerate_reason(group, params)
     for method in params.methods:
-        row = _base_row(domain, model, method, group, params, method_parameters(method, params))
+        row = _base_row(
+            concept_set, model, method, group, params, method_parameters(method, params), domain
+        )
         if method == "paper":
             row["penalty"] = params.paper.penalty
         if degenerate:
@@ -169,7 +181,7 @@ def detect_group(
         row = _paper(group, row, params) if method == "paper" else _segmented(group, row, params)
         b = params.bootstrap
         if row["status"] == "threshold" and b.n_resamples > 0:
-            seed = stable_seed(params.seed, "threshold", "bootstrap", domain, model, method)
+            seed = stable_seed(params.seed, "threshold", "bootstrap", concept_set, model, method)
             d = bootstrap_change(
                 group, prompts, _detector(method, params), b.n_resamples, b.nested_prompts, seed
             )
@@ -177,6 +189,7 @@ def detect_group(
             d.insert(0, "method", method)
             d.insert(0, "model", model)
             d.insert(0, "domain", domain)
+            d.insert(0, "concept_set", concept_set)
             draws.append(d)
         rows.append(row)
     return rows, draws

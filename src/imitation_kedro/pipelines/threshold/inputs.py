@@ -2,14 +2,19 @@
 
 Everything ends in two canonical tables:
 
-* ``concepts``: one row per (domain, model, concept): ``count``, ``score`` (mean over prompts, FIT
-  section 5.3), ``n_prompts`` and ``rank`` (0-based position after the stable sort by count with
-  the concept name as tie-break, rule F9);
-* ``prompts``: one row per (domain, model, concept, prompt_id) with the per-prompt ``score`` (the
-  nested bootstrap resamples these).
+* ``concepts``: one row per (concept_set, domain, model, concept): ``count``, ``score`` (mean over
+  prompts, FIT section 5.3), ``n_prompts`` and ``rank`` (0-based position after the stable sort by
+  count with the concept name as tie-break, rule F9);
+* ``prompts``: one row per (concept_set, domain, model, concept, prompt_id) with the per-prompt
+  ``score`` (the nested bootstrap resamples these).
 
-Rows that cannot be used are never dropped silently: they become ``rejects`` (domain, model,
-concept, reason) saved by the pipeline and listed in the report, or an error when
+One threshold per (concept_set, model): a set lies in one domain (FIT: celebrities, politicians,
+classical, modern), so grouping by (concept_set, domain, model) is grouping by set and model. Each
+model's counts are the estimates of its own pre-training corpus (``corpus`` column of
+prm_concept_frequencies; ``threshold.model_corpus``: SD2.1 reads LAION-5B, FIT section 3.6).
+
+Rows that cannot be used are never dropped silently: they become ``rejects`` (concept_set,
+domain, model, concept, reason) saved by the pipeline and listed in the report, or an error when
 ``on_bad_rows: error``. Ambiguous input (duplicates, a concept in two domains) is always an error.
 """
 
@@ -22,13 +27,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imitation_kedro.pipelines.threshold.params import ThresholdParams
+from imitation_kedro.core.threshold_params import ThresholdParams
+from imitation_kedro.pipelines.threshold.user_table_checks import checked_user_table
 
 logger = logging.getLogger(__name__)
 
-GROUP = ["domain", "model"]
+GROUP = ["concept_set", "domain", "model"]
 DEFAULT_GROUP_VALUE = "all"
-REJECT_COLUMNS = ["domain", "model", "concept", "reason"]
+REJECT_COLUMNS = ["concept_set", "domain", "model", "concept", "reason"]
+DEFAULT_CORPUS = "laion2b_en"
 USER_REQUIRED = ["concept", "count", "score"]
 FREQ_REQUIRED = ["concept", "domain"]
 SCORES_REQUIRED = ["concept", "domain", "model", "prompt_id", "score"]
@@ -98,10 +105,13 @@ def _from_user_table(user: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     _need_columns(user, USER_REQUIRED, name)
     df = user.copy()
     _check_concept_names(df, name)
-    for col in GROUP:
+    for col in ("domain", "model"):
         if col not in df.columns:
             df[col] = DEFAULT_GROUP_VALUE
         df[col] = df[col].fillna(DEFAULT_GROUP_VALUE).astype(str)
+    if "concept_set" not in df.columns:
+        df["concept_set"] = df["domain"]  # without sets: one threshold per domain
+    df["concept_set"] = df["concept_set"].fillna(df["domain"]).astype(str)
     per_prompt = "prompt_id" in df.columns
     if not per_prompt:
         df["prompt_id"] = 0
@@ -118,40 +128,79 @@ def _from_user_table(user: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return df[[*GROUP, "concept", "prompt_id", "count", "score"]], _empty_rejects()
 
 
+def _corpus_counts(
+    frequencies: pd.DataFrame, count_column: str, model_corpus: dict[str, str], models: list[str]
+) -> pd.DataFrame:
+    """concept, concept_set, domain, corpus, count: each model's corpus must be in the table."""
+    fname = "prm_concept_frequencies"
+    freq = frequencies.copy()
+    if "corpus" not in freq.columns:  # a table from before corpora: LAION-2B-en estimates
+        freq["corpus"] = DEFAULT_CORPUS
+    if "concept_set" not in freq.columns:
+        freq["concept_set"] = freq["domain"]
+    _duplicates(freq, ["concept", "corpus"], fname)
+    have = set(freq["corpus"].astype(str))
+    for model in models:
+        corpus = model_corpus.get(model, DEFAULT_CORPUS)
+        if corpus not in have:
+            raise ThresholdInputError(
+                f"model {model!r} was pre-trained on {corpus} (threshold.model_corpus) but "
+                f"{fname} holds estimates for {sorted(have)} only: add {corpus} to "
+                "frequency.estimate.corpora and rerun frequency"
+            )
+    out = freq[["concept", "concept_set", "domain", "corpus"]].copy()
+    out["count"] = _numeric(freq, count_column, fname)
+    out["concept_set"] = out["concept_set"].astype(str)
+    return out
+
+
 def _from_pipeline(
-    frequencies: pd.DataFrame, scores: pd.DataFrame, count_column: str
+    frequencies: pd.DataFrame,
+    scores: pd.DataFrame,
+    count_column: str,
+    model_corpus: dict[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """prm_concept_frequencies x prm_imitation_scores -> (long rows, rejects of unmatched concepts)."""
+    """prm_concept_frequencies x prm_imitation_scores -> (long rows, rejects of unmatched concepts).
+
+    Each model's scores join the counts of that model's pre-training corpus.
+    """
     fname, sname = "prm_concept_frequencies", "prm_imitation_scores"
     _need_columns(frequencies, [*FREQ_REQUIRED, count_column], fname)
     _need_columns(scores, SCORES_REQUIRED, sname)
     _check_concept_names(frequencies, fname)
     _check_concept_names(scores, sname)
-    _duplicates(frequencies, ["concept"], fname)
     _duplicates(scores, ["concept", "model", "prompt_id"], sname)
-    freq = frequencies[["concept", "domain"]].copy()
-    freq["count"] = _numeric(frequencies, count_column, fname)
     sc = scores[["concept", "domain", "model", "prompt_id"]].copy()
     sc["score"] = _numeric(scores, "score", sname)
     sc["model"] = sc["model"].astype(str)
+    model_corpus = dict(model_corpus or {})
+    freq = _corpus_counts(frequencies, count_column, model_corpus, sorted(set(sc["model"])))
+    sc["corpus"] = sc["model"].map(lambda m: model_corpus.get(m, DEFAULT_CORPUS))
 
-    merged = sc.merge(freq, on="concept", how="left", suffixes=("", "_freq"), indicator=True)
+    merged = sc.merge(
+        freq, on=["concept", "corpus"], how="left", suffixes=("", "_freq"), indicator=True
+    )
     clash = merged[(merged["_merge"] == "both") & (merged["domain"] != merged["domain_freq"])]
     if len(clash):
         rows = clash[["concept", "domain", "domain_freq"]].drop_duplicates().head(5)
         raise ThresholdInputError(
             f"{sname} and {fname} disagree on a concept's domain: {rows.to_dict('records')}"
         )
+    sets = freq.drop_duplicates("concept").set_index("concept")["concept_set"]
+    merged["concept_set"] = merged["concept"].map(sets).fillna(merged["domain"]).astype(str)
     rejects = []
-    no_freq = merged[merged["_merge"] == "left_only"][[*GROUP, "concept"]].drop_duplicates()
-    for row in no_freq.itertuples(index=False):
-        rejects.append((row.domain, row.model, row.concept, f"no row in {fname}"))
-    # Concepts counted by `frequency` but never scored for a model of the same domain.
-    for (domain, model), group in sc.groupby(GROUP, sort=True):
+    no_freq = merged[merged["_merge"] == "left_only"][[*GROUP, "concept", "corpus"]]
+    for row in no_freq.drop_duplicates().itertuples(index=False):
+        rejects.append(
+            (row.concept_set, row.domain, row.model, row.concept,
+             f"no row in {fname} for corpus {row.corpus}")
+        )
+    # Concepts counted by `frequency` but never scored for a model of the same set.
+    for (cset, domain, model), group in merged.groupby(GROUP, sort=True):
         scored = set(group["concept"])
-        counted = freq.loc[freq["domain"] == domain, "concept"]
+        counted = freq.loc[freq["concept_set"] == cset, "concept"]
         for concept in sorted(set(counted) - scored):
-            rejects.append((domain, model, concept, f"no row in {sname}"))
+            rejects.append((cset, domain, model, concept, f"no row in {sname}"))
     long = merged[merged["_merge"] == "both"][[*GROUP, "concept", "prompt_id", "count", "score"]]
     return long.reset_index(drop=True), pd.DataFrame(rejects, columns=REJECT_COLUMNS)
 
@@ -189,7 +238,7 @@ def prepare_tables(
     inputs: dict[str, dict[str, Any]] = {}
     source = "pipeline" if user_table is None else "user_table"
     if source == "user_table":
-        long, rejects = _from_user_table(user_table)
+        long, rejects = checked_user_table(user_table, _from_user_table)
         used = {"raw_user_scores": user_table}
     else:
         if frequencies is None or scores is None:
@@ -198,7 +247,9 @@ def prepare_tables(
                 "and similarity pipelines first, or threshold your own table with "
                 "`kedro run --pipelines threshold_user_table`"
             )
-        long, rejects = _from_pipeline(frequencies, scores, params.count_column)
+        long, rejects = _from_pipeline(
+            frequencies, scores, params.count_column, params.model_corpus
+        )
         used = {"prm_concept_frequencies": frequencies, "prm_imitation_scores": scores}
     for name, df in used.items():
         inputs[name] = {

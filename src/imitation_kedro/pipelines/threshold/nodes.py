@@ -17,21 +17,23 @@ import pandas as pd
 
 from imitation_kedro.core.params import FromBlock
 from imitation_kedro.core.progress import progress
-from imitation_kedro.pipelines.threshold import curves as _curves
-from imitation_kedro.pipelines.threshold import plots as _plots
-from imitation_kedro.pipelines.threshold.detect import detect_group
-from imitation_kedro.pipelines.threshold.inputs import GROUP, prepare_tables
-from imitation_kedro.pipelines.threshold.params import (
+from imitation_kedro.core.threshold_params import (
     PaperParams,
     SensitivityParams,
     ThresholdParams,
 )
-from imitation_kedro.pipelines.threshold.report import build_report
+from imitation_kedro.pipelines.threshold import curves as _curves
+from imitation_kedro.pipelines.threshold import plots as _plots
+from imitation_kedro.pipelines.threshold.detect import detect_group
+from imitation_kedro.pipelines.threshold.inputs import GROUP, prepare_tables
+from imitation_kedro.pipelines.threshold.report import build_html, build_report
+from imitation_kedro.pipelines.threshold.truth import compare_with_truth
 from imitation_kedro.schemas import column_names
 
 logger = logging.getLogger(__name__)
 
 SENSITIVITY_COLUMNS = [
+    "concept_set",
     "domain",
     "model",
     "kind",
@@ -40,7 +42,7 @@ SENSITIVITY_COLUMNS = [
     "change_index",
     "threshold",
 ]
-DRAW_COLUMNS = ["domain", "model", "method", "draw", "cp", "threshold"]
+DRAW_COLUMNS = ["concept_set", "domain", "model", "method", "draw", "cp", "threshold"]
 
 
 def prepare_threshold_inputs(
@@ -64,15 +66,16 @@ def prepare_user_table_inputs(
 
 
 def fit_imitation_curves(concepts: pd.DataFrame, logistic: bool) -> pd.DataFrame:
-    """Logistic score-vs-log-count curve per (domain, model); empty notes when disabled."""
+    """Logistic score-vs-log-count curve per (concept_set, model); empty notes when disabled."""
     rows = []
-    for (domain, model), g in concepts.groupby(GROUP, sort=True):
+    for (cset, domain, model), g in concepts.groupby(GROUP, sort=True):
         if logistic:
             fit = _curves.fit_logistic(g["count"].to_numpy(), g["score"].to_numpy())
         else:
             fit = {"logistic_note": "disabled (threshold.logistic: false)"}
-        rows.append({"domain": domain, "model": model, **fit})
+        rows.append({"concept_set": cset, "domain": domain, "model": model, **fit})
     cols = [
+        "concept_set",
         "domain",
         "model",
         "logistic_b0",
@@ -92,9 +95,11 @@ def detect_thresholds(
     rows: list[dict[str, Any]] = []
     draws: list[pd.DataFrame] = []
     groups = list(concepts.groupby(GROUP, sort=True))
-    for (domain, model), g in progress(groups, desc="threshold groups", unit="group"):
-        p = prompts[(prompts["domain"] == domain) & (prompts["model"] == model)]
-        group_rows, group_draws = detect_group(domain, model, g.reset_index(drop=True), p, params)
+    for (cset, domain, model), g in progress(groups, desc="threshold groups", unit="group"):
+        p = prompts[(prompts["concept_set"] == cset) & (prompts["model"] == model)]
+        group_rows, group_draws = detect_group(
+            cset, model, g.reset_index(drop=True), p, params, domain=domain
+        )
         rows.extend(group_rows)
         draws.extend(group_draws)
     table = pd.DataFrame(rows, columns=column_names("out_thresholds"))
@@ -109,7 +114,7 @@ def detect_thresholds(
     for r in table.itertuples(index=False):
         logger.info(
             "threshold %s/%s/%s: %s %s",
-            r.domain,
+            r.concept_set,
             r.model,
             r.method,
             r.status,
@@ -120,7 +125,8 @@ def detect_thresholds(
 
 
 def summarise_threshold_metrics(thresholds: pd.DataFrame) -> dict[str, dict[str, float | int]]:
-    """Each found threshold and its interval as tracking metrics, ``threshold/<domain>/<model>/<method>``.
+    """Each found threshold and its interval as tracking metrics,
+    ``threshold/<concept_set>/<model>/<method>``.
 
     Groups without a threshold are left out (a metric cannot say "none"; the report does).
     """
@@ -130,7 +136,8 @@ def summarise_threshold_metrics(thresholds: pd.DataFrame) -> dict[str, dict[str,
         for name in ("threshold", "ci_low", "ci_high"):
             value = getattr(r, name)
             if pd.notna(value):
-                metrics[f"{name}/{r.domain}/{r.model}/{r.method}"] = {"value": float(value), "step": 0}
+                key = f"{name}/{r.concept_set}/{r.model}/{r.method}"
+                metrics[key] = {"value": float(value), "step": 0}
     return metrics
 
 
@@ -144,17 +151,18 @@ def sweep_penalties(
         sensitivity.penalty_min, sensitivity.penalty_max, sensitivity.n_penalties
     )
     rows = []
-    for (domain, model), g in concepts.groupby(GROUP, sort=True):
+    for (cset, domain, model), g in concepts.groupby(GROUP, sort=True):
+        key = {"concept_set": cset, "domain": domain, "model": model}
         if len(g) < 2 or g["score"].nunique() == 1:
             continue
         x, y = g["count"].to_numpy(float), g["score"].to_numpy(float)
         for kind, pens in (("grid", grid), ("paper", [paper.penalty])):
             for r in _curves.sweep_penalty(x, y, pens, paper.min_size, paper.jump):
-                rows.append({"domain": domain, "model": model, "kind": kind, **r})
+                rows.append({**key, "kind": kind, **r})
         bic = _curves.bic_penalty(y)
         if sensitivity.include_bic and bic > 0:
             for r in _curves.sweep_penalty(x, y, [bic], paper.min_size, paper.jump):
-                rows.append({"domain": domain, "model": model, "kind": "bic", **r})
+                rows.append({**key, "kind": "bic", **r})
     table = pd.DataFrame(rows, columns=SENSITIVITY_COLUMNS)
     table["n_change_points"] = table["n_change_points"].astype("int64")
     table["change_index"] = table["change_index"].astype("int64")
@@ -182,14 +190,22 @@ def write_threshold_report(
     rejects: pd.DataFrame,
     thresholds: pd.DataFrame,
     sensitivity: pd.DataFrame,
-    figure_png: bytes,
-    sensitivity_png: bytes,
+    concepts: pd.DataFrame,
+    world_truth: pd.DataFrame | None,
     params: ThresholdParams,
 ) -> str:
-    """The markdown handoff report."""
-    return build_report(
-        summary, rejects, thresholds, sensitivity, figure_png, sensitivity_png, params
-    )
+    """The markdown handoff report; figures are linked by dataset name (the report dataset
+    resolves the links), the world's truth compared when it covers these concepts."""
+    comparison = compare_with_truth(thresholds, concepts, world_truth)
+    return build_report(summary, rejects, thresholds, sensitivity, params, comparison)
+
+
+def render_threshold_report_html(
+    report: str, figure_png: bytes, sensitivity_png: bytes, params: ThresholdParams
+) -> str:
+    """The markdown report as one self-contained HTML page (figures inlined)."""
+    figures = {"Score vs count": figure_png, "Penalty sensitivity": sensitivity_png}
+    return build_html(report, figures, params.embed_figures)
 
 
 __all__ = [
@@ -198,6 +214,7 @@ __all__ = [
     "plot_penalty_sensitivity",
     "plot_threshold_figure",
     "prepare_threshold_inputs",
+    "render_threshold_report_html",
     "sweep_penalties",
     "write_threshold_report",
 ]

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from imitation_kedro.core.params import Params
 from imitation_kedro.core.phrase_rule import normalise_phrase
+from imitation_kedro.models.miniature_t2i_training import T2IParams
 
 DEFAULT_SPECIAL_NAMES = [
     "Ray",
@@ -128,20 +129,6 @@ class ClipParams(Params):
     steps: int = 300
     batch_size: int = 256
     learning_rate: float = 2e-3
-
-
-class T2IParams(Params):
-    """The miniature latent text-to-image model and its training."""
-
-    latent_dim: int = 64
-    pca_fit_rows: int = 20000
-    hidden: int = 256
-    blocks: int = 3
-    steps: int = 1000
-    batch_size: int = 256
-    learning_rate: float = 1e-3
-    caption_dropout: float = Field(0.1, ge=0, lt=1)
-    train_timesteps: int = 1000
 
 
 class ReportParams(Params):

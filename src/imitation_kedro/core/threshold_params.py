@@ -1,4 +1,5 @@
-"""Typed parameters of the ``threshold`` pipeline (``conf/<env>/parameters_threshold.yml``)."""
+"""Typed parameters of the ``threshold`` block (``conf/<env>/parameters_threshold.yml``): read by
+the threshold pipeline and by the counterfactual pipeline (same detector, same defaults)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from imitation_kedro.core.changepoint import PaperParams  # noqa: F401 (moved: shared detector settings)
 from imitation_kedro.core.params import Params
-
-
-class PaperParams(Params):
-    """The paper's PELT run (FIT reference section 6): ruptures, L2 cost, penalty 0.9."""
-
-    penalty: float = Field(0.9, gt=0)
-    min_size: int = Field(1, ge=1)
-    jump: int = Field(1, ge=1)
-    # outliers: before-cp scores > factor x pre-change mean (reported only)
-    outlier_factor: float = 4.0
 
 
 class SegmentedParams(Params):
@@ -56,6 +48,9 @@ class ThresholdParams(Params):
     """Everything the threshold pipeline reads; see conf/base/parameters_threshold.yml."""
 
     count_column: str = "estimate"  # column of prm_concept_frequencies used as the count
+    # Pre-training corpus of each model key (FIT section 3.6: sd11, sd15 laion2b_en; sd21
+    # laion5b): its scores join that corpus's estimates. A model not named: laion2b_en.
+    model_corpus: dict[str, Literal["laion2b_en", "laion5b"]] = Field(default_factory=dict)
     methods: list[Literal["paper", "segmented"]] = Field(
         default_factory=lambda: ["paper", "segmented"], min_length=1
     )
@@ -68,7 +63,7 @@ class ThresholdParams(Params):
     bootstrap: BootstrapParams = Field(default_factory=BootstrapParams)
     sensitivity: SensitivityParams = Field(default_factory=SensitivityParams)
     logistic: bool = True
-    embed_figures: bool = True  # inline the PNGs in the markdown report
+    embed_figures: bool = True  # inline the PNGs in the HTML report (the markdown links them)
 
     @field_validator("methods")
     @classmethod

@@ -1,4 +1,5 @@
-"""Typed parameters of the `generation` pipeline (``conf/<env>/parameters_generation.yml``).
+"""Typed parameters of the `generation` block (``conf/<env>/parameters_generation.yml``), read by
+the generation pipeline and by the counterfactual pipeline (same models, prompts and sampling).
 
 No torch here: this module is imported at start-up to validate the parameter files.
 """
@@ -11,7 +12,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from imitation_kedro.core.params import Params
-from imitation_kedro.pipelines.generation.prompts import check_template
+from imitation_kedro.core.prompting import check_template
 
 _MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 

@@ -1,0 +1,227 @@
+"""One Hyperscan pass over a chunk's Arrow string buffer for all phrases (``standard`` analyser).
+
+Each phrase (its analyser tokens) becomes one byte-level pattern: every token character matches
+any code point whose simple lower case is that character, and between and around the tokens the
+pattern encodes UAX#29's word-boundary rules for ASCII text (``_`` and letters/digits join,
+``. : '`` join letters, ``. , ; '`` join digits). The rows of a chunk are scanned as one buffer,
+each wrapped in ``0xFF`` bytes (never valid UTF-8, and outside every separator class, so no match
+crosses a row).
+
+What is exact and what is verified:
+
+* A *simple* phrase (its outer characters and the characters on each side of a token gap are
+  ASCII letters/digits, the usual case) matched in an ASCII-only row is a Lucene match: the
+  pattern is exactly the analyser's rule there.
+* Every other candidate (a row with a non-ASCII byte, or a phrase with other edge characters) is
+  a superset match, verified by tokenising the row with the analyser itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import platform
+import threading
+from collections.abc import Sequence
+from functools import cache, lru_cache
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from imitation_kedro.core.standard_analyzer import lower_table
+
+logger = logging.getLogger(__name__)
+
+ROW_MARK = b"\xff"
+# Bytes that can be part of a token. A token longer than Lucene's 255 UTF-16 units (so at least
+# 256 bytes) is cut by Lucene into pieces the patterns do not see: rows with such a run of these
+# bytes are verified.
+_IN_TOKEN = np.zeros(256, dtype=bool)
+_IN_TOKEN[list(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:',;")] = True
+_IN_TOKEN[0x80:0xFF] = True
+LONG_RUN = 256
+
+
+def _ascii_alnum(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
+
+
+@lru_cache(maxsize=1)
+def _preimages() -> dict[str, tuple[str, ...]]:
+    """Lower-case character -> the other code points that lower-case to it."""
+    inv: dict[str, list[str]] = {}
+    for src, dst in lower_table().items():
+        inv.setdefault(chr(dst), []).append(chr(src))
+    return {k: tuple(sorted(v)) for k, v in inv.items()}
+
+
+def _bytes_re(text: str) -> str:
+    return "".join(f"\\x{b:02x}" for b in text.encode("utf-8"))
+
+
+@cache
+def _char_re(ch: str) -> str:
+    options = (ch, *_preimages().get(ch, ()))
+    if all(len(o.encode("utf-8")) == 1 for o in options):
+        return "[" + "".join(_bytes_re(o) for o in options) + "]"
+    return "(?:" + "|".join(_bytes_re(o) for o in options) + ")"
+
+
+def _mids(ch: str) -> str:
+    """ASCII characters that join two ``ch``-like characters (UAX#29 WB6/7, WB11/12)."""
+    return ".:'" if ch.isalpha() else ".,;'"
+
+
+def _gap_re(left: str, right: str) -> str:
+    """Bytes between two tokens whose facing characters are ``left`` and ``right``."""
+    if not (_ascii_alnum(left) and _ascii_alnum(right)):
+        return r"[^A-Za-z0-9\xff]*"
+    single = r"[^A-Za-z0-9_\xff"
+    if left.isalpha() == right.isalpha():
+        single += "".join(f"\\x{ord(c):02x}" for c in _mids(left))
+    single += "]"
+    edge = r"[^A-Za-z0-9_\xff]"
+    return f"(?:{single}|{edge}[^A-Za-z0-9\\xff]*{edge})"
+
+
+def _edge_re(ch: str, before: bool) -> str:
+    """The byte(s) before/after a token edge character ``ch`` (an ASCII letter or digit)."""
+    mids = "".join(f"\\x{ord(c):02x}" for c in _mids(ch))
+    same = "A-Za-z" if ch.isalpha() else "0-9"
+    plain = f"[^A-Za-z0-9_{mids}]"
+    return f"(?:{plain}|[^{same}][{mids}])" if before else f"(?:{plain}|[{mids}][^{same}])"
+
+
+def phrase_pattern(tokens: Sequence[str]) -> tuple[str, bool]:
+    """The Hyperscan pattern of a phrase's tokens and whether the phrase is simple (see above)."""
+    simple = _ascii_alnum(tokens[0][0]) and _ascii_alnum(tokens[-1][-1])
+    parts = [_edge_re(tokens[0][0], before=True)] if simple else []
+    for k, tok in enumerate(tokens):
+        if k:
+            left, right = tokens[k - 1][-1], tok[0]
+            simple = simple and _ascii_alnum(left) and _ascii_alnum(right)
+            parts.append(_gap_re(left, right))
+        parts.append("".join(_char_re(ch) for ch in tok))
+    if _ascii_alnum(tokens[-1][-1]) and _ascii_alnum(tokens[0][0]):
+        parts.append(_edge_re(tokens[-1][-1], before=False))
+    return "".join(parts), simple
+
+
+class PhraseScanner:
+    """All phrases in one Hyperscan database; :meth:`scan` gives candidate (row, phrase) pairs."""
+
+    def __init__(self, phrase_tokens: Sequence[Sequence[str]], literal: bool = False) -> None:
+        """``literal``: each phrase is one ASCII-caseless substring (a prefilter; all verified)."""
+        import hyperscan
+
+        if literal:
+            built = [(_bytes_re(t[0]), False) for t in phrase_tokens]
+        else:
+            built = [phrase_pattern(t) for t in phrase_tokens]
+        self.simple = np.asarray([s for _, s in built], dtype=bool)
+        self._db = compile_database(
+            [p.encode("ascii") for p, _ in built], hyperscan.HS_FLAG_CASELESS if literal else 0
+        )
+        self._hs = hyperscan
+        self._local = threading.local()
+
+    def _scratch(self):
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = self._hs.Scratch(self._db)
+        return scratch
+
+    def scan(self, arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Candidate ``(row, phrase)`` pairs of ``arr`` and whether each needs verification.
+
+        ``phrase == n_phrases`` marks a row to verify that has no candidate (a long token run).
+        """
+        wrapped = pc.binary_join_element_wise(
+            pa.scalar(b"", pa.large_binary()),
+            arr.cast(pa.large_binary()),
+            pa.scalar(b"", pa.large_binary()),
+            pa.scalar(ROW_MARK, pa.large_binary()),
+        )
+        offsets = np.frombuffer(wrapped.buffers()[1], dtype=np.int64)[
+            wrapped.offset : wrapped.offset + len(wrapped) + 1
+        ]
+        data = wrapped.buffers()[2]
+        found: list[int] = []
+        if data is not None:
+            view = memoryview(data)[offsets[0] : offsets[-1]]
+            push = found.extend
+
+            def on_match(pid: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
+                push((pid, end))
+
+            self._db.scan(view, match_event_handler=on_match, scratch=self._scratch())
+        long_rows = _long_run_rows(wrapped, offsets)
+        if not found and not long_rows.size:
+            empty = np.empty(0, np.int64)
+            return empty, empty, np.empty(0, bool)
+        n = len(self.simple)
+        pairs = np.asarray(found, dtype=np.int64).reshape(-1, 2)
+        rows = np.searchsorted(offsets - offsets[0], pairs[:, 1] - 1, side="right") - 1
+        key = np.unique(np.concatenate([rows * (n + 1) + pairs[:, 0], long_rows * (n + 1) + n]))
+        rows, pid = key // (n + 1), key % (n + 1)
+        first = np.ones(rows.size, dtype=bool)  # rows are sorted: one flag per distinct row
+        first[1:] = rows[1:] != rows[:-1]
+        hit_rows = rows[first]
+        # Highest byte of each hit row (between its two row marks): >= 0x80 means non-ASCII.
+        bounds = np.stack([offsets[hit_rows] + 1, offsets[hit_rows + 1] - 1], axis=1).ravel()
+        top = np.maximum.reduceat(np.frombuffer(data, dtype=np.uint8), bounds)[::2]
+        ascii_hit = np.repeat(top < 0x80, np.diff(np.append(np.flatnonzero(first), rows.size)))
+        verify = ~(ascii_hit & np.append(self.simple, False)[pid])
+        if long_rows.size:
+            verify |= np.isin(rows, long_rows)
+        return rows, pid, verify
+
+
+def _long_run_rows(wrapped: pa.Array, offsets: np.ndarray) -> np.ndarray:
+    """Rows holding a run of at least 256 token bytes (only rows that long are looked at)."""
+    longer = np.flatnonzero(np.diff(offsets) - 2 >= LONG_RUN)
+    if not longer.size:
+        return longer.astype(np.int64)
+    lo, hi = offsets[longer[0]], offsets[longer[-1] + 1]
+    data = np.frombuffer(wrapped.buffers()[2], dtype=np.uint8)[lo:hi]
+    breaks = np.flatnonzero(~_IN_TOKEN[data])  # row marks are breaks: no run spans two rows
+    starts = breaks[:-1][np.diff(breaks) > LONG_RUN] + lo
+    return np.unique(np.searchsorted(offsets, starts, side="right") - 1).astype(np.int64)
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("IMITATION_KEDRO_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "imitation_kedro"
+    )
+    return Path(root) / "hyperscan"
+
+
+def compile_database(expressions: list[bytes], flags: int):
+    """A block-mode Hyperscan database, cached on disk keyed on the patterns' content.
+
+    Compiling ~1,500 phrase patterns takes seconds; the serialised database loads in ms. A cache
+    that cannot be read or written is ignored (the database is compiled again).
+    """
+    import hyperscan
+
+    digest = hashlib.sha256(
+        repr((hyperscan.__version__, flags, platform.machine(), expressions)).encode()
+    ).hexdigest()
+    path = _cache_dir() / f"{digest}.hsdb"
+    try:
+        return hyperscan.loadb(path.read_bytes(), mode=hyperscan.HS_MODE_BLOCK)
+    except (OSError, hyperscan.HyperscanError, TypeError, ValueError):
+        pass
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    db.compile(expressions=expressions, ids=list(range(len(expressions))), flags=flags)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_bytes(hyperscan.dumpb(db))
+        os.replace(tmp, path)
+    except OSError as exc:
+        logger.debug("hyperscan database cache not written: %s", exc)
+    return db

@@ -1,0 +1,147 @@
+"""Issue 20, problem 4: any thresholds version walks back to the model weights and image set.
+
+Before: no record tied a versioned output to the versions or hashes of its inputs.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from kedro.framework.hooks.manager import _create_hook_manager
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.io.core import Version
+from kedro.pipeline import Node, Pipeline
+from kedro.runner import SequentialRunner
+from kedro_datasets.pandas import ParquetDataset
+
+from imitation_kedro.provenance import ProvenanceHooks, main, trace
+
+
+def _manifest(weights: str, shards: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "model": "m",
+            "path": ["m/a/0/0000", "m/a/0/0001"],
+            "weights_sha256": weights,
+            "pixels_sha256": ["p0", "p1"],
+        }
+    )
+
+
+def _render(model: pd.DataFrame) -> pd.DataFrame:
+    return model.copy()
+
+
+def _scores(manifest: pd.DataFrame, threshold: dict) -> pd.DataFrame:
+    return pd.DataFrame({"n": [len(manifest)], "t": [threshold["penalty"]]})
+
+
+def _thresholds(scores: pd.DataFrame, frequencies: pd.DataFrame) -> pd.DataFrame:
+    return scores.assign(f=len(frequencies))
+
+
+def _run(tmp_path, version: str, weights: str) -> None:
+    def versioned(name: str) -> ParquetDataset:
+        return ParquetDataset(
+            filepath=str(tmp_path / f"{name}.parquet"), version=Version(None, version)
+        )
+
+    (tmp_path / "freq.parquet").parent.mkdir(parents=True, exist_ok=True)
+    model = tmp_path / "model.parquet" / version
+    model.mkdir(parents=True)
+    pd.DataFrame({"w": [weights]}).to_parquet(model / "model.parquet")
+    pd.DataFrame({"c": [1, 2]}).to_parquet(tmp_path / "freq.parquet")
+    catalog = DataCatalog(
+        {
+            "weights": MemoryDataset(weights),
+            "mdl_t2i": versioned("model"),
+            "int_generation_shard_manifests": ParquetDataset(filepath=str(tmp_path / "shards.pq")),
+            "params:threshold": MemoryDataset({"penalty": 3}),
+            "prm_concept_frequencies": ParquetDataset(filepath=str(tmp_path / "freq.parquet")),
+            "int_generation_manifest": versioned("manifest"),
+            "prm_imitation_scores": versioned("scores"),
+            "out_thresholds": versioned("thresholds"),
+        }
+    )
+    pipeline = Pipeline(
+        [
+            Node(_render, "mdl_t2i", "int_generation_shard_manifests", name="render"),
+            Node(
+                _manifest,
+                ["weights", "int_generation_shard_manifests"],
+                "int_generation_manifest",
+                name="merge",
+            ),
+            Node(
+                _scores,
+                ["int_generation_manifest", "params:threshold"],
+                "prm_imitation_scores",
+                name="score",
+            ),
+            Node(
+                _thresholds,
+                ["prm_imitation_scores", "prm_concept_frequencies"],
+                "out_thresholds",
+                name="detect",
+            ),
+        ]
+    )
+    hooks = _create_hook_manager()
+    hooks.register(ProvenanceHooks())
+    SequentialRunner().run(pipeline, catalog, hooks)
+
+
+def test_each_thresholds_version_names_its_model_weights_and_image_set(tmp_path, capsys):
+    _run(tmp_path, "2026-01-01T00.00.00.000Z", "w-old")
+    _run(tmp_path, "2026-01-02T00.00.00.000Z", "w-new")
+    record = json.loads(
+        next(tmp_path.rglob("2026-01-01*/thresholds.parquet.provenance.json")).read_text()
+    )
+    assert record["inputs"]["prm_imitation_scores"] == {
+        "kind": "versioned",
+        "type": "ParquetDataset",
+        "version": "2026-01-01T00.00.00.000Z",
+        "path": str(tmp_path / "scores.parquet"),
+    }
+    assert record["inputs"]["prm_concept_frequencies"]["kind"] == "file"
+    old = "\n".join(trace(tmp_path, "out_thresholds", "2026-01-01T00.00.00.000Z"))
+    new = "\n".join(trace(tmp_path, "out_thresholds", "2026-01-02T00.00.00.000Z"))
+    assert "model weights sha256: w-old" in old and "w-new" not in old
+    assert "model weights sha256: w-new" in new
+    assert "image set: 2 images of m" in old
+    # The model version that rendered the images, through the unversioned shard manifests.
+    assert "mdl_t2i @ 2026-01-01T00.00.00.000Z" in old and "mdl_t2i @ 2026-01-02" in new
+    assert main(["2026-01-01T00.00.00.000Z", "--data", str(tmp_path)]) == 0
+    assert "w-old" in capsys.readouterr().out
+    assert main(["1999-01-01T00.00.00.000Z", "--data", str(tmp_path)]) == 1
+
+
+def test_clean_versions_keeps_the_latest_and_what_they_were_made_from(tmp_path):
+    import subprocess
+
+    from imitation_kedro.versions import main as clean
+
+    _run(tmp_path, "2026-01-01T00.00.00.000Z", "w0")
+    _run(tmp_path, "2026-01-02T00.00.00.000Z", "w1")
+    _run(tmp_path, "2026-01-03T00.00.00.000Z", "w2")
+    # A later thresholds version made from the oldest scores (a threshold-only rerun).
+    old_scores = next(tmp_path.rglob("2026-01-01*/thresholds.parquet.provenance.json"))
+    late = tmp_path / "thresholds.parquet" / "2026-01-04T00.00.00.000Z"
+    late.mkdir()
+    (late / "thresholds.parquet.provenance.json").write_text(old_scores.read_text())
+    assert clean(["--keep", "2", "--data", str(tmp_path)]) == 0
+    left = {p.parent.name + "/" + p.name for p in tmp_path.glob("*/*")}
+    assert "thresholds.parquet/2026-01-01T00.00.00.000Z" not in left
+    assert "manifest.parquet/2026-01-01T00.00.00.000Z" in left  # still referenced
+    assert "scores.parquet/2026-01-01T00.00.00.000Z" in left
+    assert "scores.parquet/2026-01-02T00.00.00.000Z" in left  # latest two
+    assert "manifest.parquet/2026-01-01T00.00.00.000Z" in left
+    assert len([p for p in left if p.startswith("thresholds")]) == 2
+    make = subprocess.run(
+        ["make", "-n", "clean-versions", "KEEP=3"],
+        capture_output=True,
+        text=True,
+        cwd=__import__("pathlib").Path(__file__).parents[1],
+    )
+    assert "imitation_kedro.versions --keep 3" in make.stdout
