@@ -3,7 +3,7 @@
 Settings that must match the chain being checked are read from that chain's blocks:
 ``params:world.t2i`` (the retraining recipe), ``params:generation`` and
 ``params:similarity.top_k_refs`` (generation and scoring), ``params:threshold.paper`` and
-``params:threshold.count_column`` (FIT's detector and x-axis).
+``params:_typed(threshold).count_column`` (FIT's detector and x-axis).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from imitation_kedro.core.generation_params import GenerationParams
+from imitation_kedro.core.params import parse_params
 from imitation_kedro.core.threshold_params import ThresholdParams
 from imitation_kedro.models.miniature_t2i_training import T2IParams
 from imitation_kedro.pipelines.counterfactual import compare as _compare
@@ -32,9 +33,16 @@ from imitation_kedro.pipelines.counterfactual.params import (
 )
 
 
+def _typed(threshold: ThresholdParams | Mapping[str, Any]) -> ThresholdParams:
+    """The block as its model (a runner without Kedro's parameter validation passes a mapping)."""
+    if isinstance(threshold, ThresholdParams):
+        return threshold
+    return parse_params(ThresholdParams, dict(threshold), "threshold")
+
+
 def _paper(threshold: ThresholdParams) -> dict[str, Any]:
     """The threshold pipeline's PELT settings, as the detector takes them."""
-    return threshold.paper.to_dict()
+    return _typed(threshold).paper.to_dict()
 
 
 def pick_probe_concepts(raw_ground_truth: pd.DataFrame, raw_world_corpus_plan: pd.DataFrame, probes: ProbeParams) -> pd.DataFrame:
@@ -82,7 +90,7 @@ def summarise_fit_reference(
 ) -> pd.DataFrame:
     """``out_counterfactual_fit_reference``: FIT's thresholds, intervals and after-change levels."""
     concepts = _compare.concept_table(prm_concept_imitation_scores, prm_concept_frequencies,
-                                      threshold.count_column, model)
+                                      _typed(threshold).count_column, model)
     return _compare.fit_reference(out_thresholds, concepts, model)
 
 
@@ -142,7 +150,7 @@ def subsample_fit_concepts(  # noqa: PLR0913
 ) -> pd.DataFrame:
     """``out_counterfactual_subsample``: FIT's paper reading on seeded subsamples of its concepts."""
     concepts = _compare.concept_table(prm_concept_imitation_scores, prm_concept_frequencies,
-                                      threshold.count_column, model)
+                                      _typed(threshold).count_column, model)
     return _compare.subsample_thresholds(concepts, _paper(threshold), subsample.fractions,
                                          subsample.draws, subsample.seed)
 
