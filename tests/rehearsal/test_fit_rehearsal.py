@@ -120,9 +120,9 @@ def test_sd21_reads_the_laion5b_estimates(rehearsal):
 
 def test_modern_concepts_are_verified_with_modern_constants(rehearsal):
     project, _, _ = rehearsal
-    scores = pd.read_parquet(
-        project / ROOT / "02_intermediate/frequency/verification_scores.parquet"
-    )
+    folder = project / ROOT / "02_intermediate/frequency/verification_scores.parquet"
+    # the latest version's table (each version folder also holds its provenance record)
+    scores = pd.read_parquet(sorted(folder.glob("*/verification_scores.parquet"))[-1])
     for concept_set, (threshold, gate) in {
         "modern": (0.2883, 0.1768798828125),
         "classical": (0.2783, 0.1815185546875),
