@@ -133,16 +133,22 @@ def test_every_pipeline_has_an_order_of_layers(project_root, env, monkeypatch):
     from kedro.config import OmegaConfigLoader
     from kedro.io import DataCatalog
 
-    from imitation_kedro import pipeline_registry
+    from imitation_kedro.core import config_loader
     from imitation_kedro.pipeline_registry import register_pipelines
 
-    monkeypatch.setattr(pipeline_registry, "_active_env", [env])  # paper: the per-model layout
+
+    monkeypatch.setattr(config_loader, "_SESSION_ENV", [env])  # paper: the per-model layout
 
     conf = OmegaConfigLoader(str(project_root / "conf"), base_env="base", default_run_env=env)
     catalog_conf = conf["catalog"]
     resolver = DataCatalog.from_config(catalog_conf).config_resolver
     cycles = {}
     for name, pipe in register_pipelines().items():
+        if env == "paper" and name == "__default__":
+            # Both papers together: FIT reads pretrained weights into intermediate data
+            # (mdl_t2i -> int_generated_images) while backdoor trains weights from intermediate
+            # data, so no single layer order fits both; `fit` and `backdoor` are checked apart.
+            continue
         layer_of = {}
         for ds in pipe.datasets():
             entry = catalog_conf.get(ds) or resolver.resolve_pattern(ds)
@@ -187,6 +193,8 @@ def test_the_paper_lineage_shows_each_paper_and_each_model(tmp_path):
     assert {"fit", "fit.frequency", "fit.threshold"} <= namespaces
     for model in PAPER_MODELS:
         assert {f"fit.generation.{model}", f"fit.similarity.{model}"} <= namespaces, model
+    assert "backdoor" in namespaces  # the paper env's default run is both papers
+    assert main["modular_pipelines"]["backdoor"]["children"]
     backdoor = json.loads((api / "pipelines" / "backdoor").read_text())
     assert "backdoor" in backdoor["modular_pipelines"]
     assert not any(ns.startswith("world") for ns in namespaces)  # the paper run writes no raw data

@@ -80,20 +80,3 @@ def test_run_errors_are_short_unless_verbose(monkeypatch):
     monkeypatch.setenv(cli.VERBOSE_ENV, "1")
     assert isinstance(CliRunner().invoke(cli.cli, ["run"]).exception, KeyError)
     assert not isinstance(verbose.exception, click.ClickException)
-
-
-@pytest.mark.parametrize(
-    ("cores", "busy", "override", "expected"),
-    [(2, 0.1, None, 2), (2, 1.0, None, 1), (2, 1.6, None, 1), (8, 2.4, None, 6), (2, 0.0, "3", 3)],
-)
-def test_threads_leave_busy_cores_alone(cores, busy, override, expected):
-    from imitation_kedro.core.threads import choose_threads
-
-    assert choose_threads(cores, busy, override) == expected
-
-
-def test_threads_override_must_be_a_count():
-    from imitation_kedro.core.threads import THREADS_ENV, choose_threads
-
-    with pytest.raises(ValueError, match=THREADS_ENV):
-        choose_threads(2, 0.0, "two")

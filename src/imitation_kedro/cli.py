@@ -72,10 +72,8 @@ def verbose_requested(flag: bool) -> bool:
 def _run(verbose: bool = False, **kwargs: Any) -> Any:
     from kedro.framework.project import pipelines
 
-    from imitation_kedro.core.threads import configure_threads
     from imitation_kedro.hooks import last_failed_node
 
-    configure_threads()  # before any node imports torch (docs/troubleshooting.md: slow runs)
     requested = kwargs["pipelines"] or ([kwargs["pipeline"]] if kwargs["pipeline"] else [])
     if requested:
         check_pipeline_names(list(requested), sorted(pipelines))

@@ -56,10 +56,10 @@ class ParameterValidationHook:
 
 
 class ThreadsHook:
-    """Size torch's and the BLAS libraries' CPU threads to the free cores before any node runs
-    (``core/threads.py``); ``kedro run`` does it too, this covers sessions run from Python."""
+    """Set torch's and the BLAS libraries' CPU threads (``core/threads.py``) once per process,
+    before any node imports torch: for ``kedro run`` and sessions run from Python alike."""
 
-    @hook_impl
+    @hook_impl(tryfirst=True)
     def after_context_created(self) -> None:
         from imitation_kedro.core.threads import configure_threads
 

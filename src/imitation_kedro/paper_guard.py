@@ -1,12 +1,12 @@
 """Hooks of the paper-scale envs (``--env paper``, ``--env rehearsal``).
 
-* :class:`PaperEnvHook`: tells the pipeline registry which env runs (per-model namespaces, no
-  ``world`` in ``fit``), gives each paper model its ``generation_<model>`` parameter block, and
-  keeps everything the rehearsal writes under its own data folder.
+* :class:`PaperEnvHook`: gives each paper model its ``generation_<model>`` parameter block. (The
+  registry learns the env, and the rehearsal its data folder, from the config loader:
+  ``core/config_loader.py``.)
 * :class:`RawDataGuardHook`: the paper envs never write raw data (the user's LAION files, concept
   tables and references): a run whose pipeline outputs a ``raw_`` dataset stops before its first
   node, and a save to one is refused.
-* :class:`PaperPreflightHook`: before any node runs, checks every input the paper run needs
+* :class:`PaperPreflightHook`: before any node runs, checks every input the selected pipelines need
   (concept tables that are not the miniature world's, LAION files, references, weights, CUDA where
   a step asks for it) and lists everything missing at once, with the doc section to read.
 """
@@ -25,9 +25,6 @@ from imitation_kedro import pipeline_registry
 logger = logging.getLogger(__name__)
 
 DOC = "docs/reproduce_fit.md"
-# Everything an env in here writes (and its stand-ins) lives under this folder: catalog paths
-# starting with `data/` are re-rooted there.
-DATA_ROOTS = {"rehearsal": "data/rehearsal"}
 # Parameter keys naming a local weight file or a hub id, and the doc section about them.
 WEIGHT_KEYS = frozenset({"checkpoint", "path", "face_model", "style_model", "clip_model"})
 # Domains of the miniature world's concept table (conf/base): never paper input.
@@ -50,42 +47,17 @@ def _is_raw(name: str) -> bool:
     return name.split(".")[-1].startswith("raw_")
 
 
-def reroot_paths(conf: Any, root: str) -> Any:
-    """``conf`` with every ``path``/``filepath`` under ``data/`` moved under ``root``."""
-    if isinstance(conf, dict):
-        out = {}
-        for key, value in conf.items():
-            if (
-                key in {"path", "filepath"}
-                and isinstance(value, str)
-                and value.startswith("data/")
-                and not value.startswith(root.rstrip("/") + "/")
-            ):
-                value = f"{root.rstrip('/')}/{value.removeprefix('data/')}"
-            out[key] = reroot_paths(value, root)
-        return out
-    if isinstance(conf, list):
-        return [reroot_paths(v, root) for v in conf]
-    return conf
-
-
 class PaperEnvHook:
-    """Registry env, per-model parameter blocks and the rehearsal's data root."""
+    """Each paper model's ``generation_<model>`` parameter block (the registry's per-model
+    generation namespaces read them)."""
 
-    @hook_impl(tryfirst=True)  # before anything reads the parameters or the pipelines
+    @hook_impl(tryfirst=True)  # before anything reads the parameters
     def after_context_created(self, context: Any) -> None:
-        from kedro.framework.project import pipelines
-
-        env = context.env
-        if pipeline_registry.use_env(env):
-            pipelines.configure(pipelines._pipelines_module)  # rebuild for this env on next access
-        if not is_paper_env(env):
+        if not is_paper_env(context.env):
             return
         loader = context.config_loader
         raw = loader["parameters"]
         loader["parameters"] = {**raw, **pipeline_registry.per_model_params(raw)}
-        if env in DATA_ROOTS:
-            loader["catalog"] = reroot_paths(loader["catalog"], DATA_ROOTS[env])
 
 
 class RawDataGuardHook:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import importlib
-import os
 from typing import Any
 
 from kedro.pipeline import Pipeline
 from kedro.utils import get_close_matches
 
+from imitation_kedro.core.config_loader import session_env
 from imitation_kedro.core.params import ParameterError, Params, parse_params
 
 # Registered name -> ("<module under imitation_kedro.pipelines>:<factory>", namespace). The
@@ -37,19 +37,12 @@ SHARED_SIMILARITY_INPUTS = frozenset({
     "raw_concepts", "raw_reference_images", "int_verified_images", "mdl_miniature_clip",
     "int_similarity_embedding_cache_prior",
 })
-_active_env: list[str | None] = [None]  # set by paper_guard's hook once the session knows it
 
 
 def current_env() -> str | None:
-    """The run's env: the one a hook reported (``use_env``), else ``KEDRO_ENV`` (kedro viz build)."""
-    return _active_env[0] or os.environ.get("KEDRO_ENV") or None
-
-
-def use_env(env: str | None) -> bool:
-    """Record the session's env; True when it changes which pipelines are registered."""
-    before = current_env() in PAPER_ENVS
-    _active_env[0] = env
-    return (current_env() in PAPER_ENVS) != before
+    """The run's env, as the session's config loader recorded it (core/config_loader.py): also
+    under ``kedro viz``, which runs no hooks (its env comes from ``KEDRO_ENV``)."""
+    return session_env()
 
 
 def per_model_params(parameters: dict[str, Any], models: tuple[str, ...] = PAPER_MODELS) -> dict[str, Any]:
@@ -96,9 +89,11 @@ def _create(name: str) -> Pipeline:
 def register_pipelines() -> dict[str, Pipeline]:
     """Register the project's pipelines: each of ``PIPELINES``, plus ``fit`` and ``__default__``.
 
-    ``fit`` (= ``__default__``) is the FIT chain on the miniature world, ending in the thresholds
-    report; in the paper envs (``PAPER_ENVS``) it starts at frequency and runs generation and
-    similarity per paper model; ``threshold_user_table`` thresholds a user's own table; ``backdoor`` runs by name.
+    ``fit`` is the FIT chain on the miniature world, ending in the thresholds report, and is
+    ``__default__`` there; in the paper envs (``PAPER_ENVS``) ``fit`` starts at frequency and runs
+    generation and similarity per paper model, and ``__default__`` runs both papers (``fit`` and
+    ``backdoor``; ``--pipelines fit`` or ``--pipelines backdoor`` runs one). Elsewhere ``backdoor``
+    runs by name; ``threshold_user_table`` thresholds a user's own table.
     Every name is built from this one table rather than by ``find_pipelines``, whose selective
     loading imports one package per requested name: ``fit`` is no package, and a typo would end
     in an ImportError. The pipeline modules import no torch: building them all costs ~0.2 s.
@@ -107,7 +102,9 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines["fit"] = sum((pipelines[name] for name in FIT_CHAIN), start=Pipeline([]))
     if current_env() in PAPER_ENVS:
         _paper_pipelines(pipelines)
-    pipelines["__default__"] = pipelines["fit"]
+        pipelines["__default__"] = pipelines["fit"] + pipelines["backdoor"]
+    else:
+        pipelines["__default__"] = pipelines["fit"]
     return pipelines
 
 

@@ -10,8 +10,9 @@ from the data folder alone:
     python -m imitation_kedro.provenance 2026-12-06T19.10.00.000Z            # thresholds
     python -m imitation_kedro.provenance VERSION --dataset prm_imitation_scores --data data
 
-prints the chain of versions and, where it meets a generation manifest, the model weights
-hash(es) and the image set (count and one SHA-256 over every image's pixel hash).
+prints the chain of versions (with the other versioned outputs of each node, e.g. the per-image
+scores saved with the imitation scores) and, where it meets a generation manifest, the model
+weights hash(es) and the image set (count and one SHA-256 over every image's pixel hash).
 """
 
 from __future__ import annotations
@@ -130,10 +131,17 @@ class ProvenanceHooks:
                 sources.update(self._memory[name])
             if ref["kind"] != "memory" or name not in self._memory:
                 sources[name] = ref
+        versioned = {
+            out: catalog.get(out)
+            for out in node.outputs
+            if getattr(catalog.get(out), "_version", None) is not None
+        }
         for out in node.outputs:
-            dataset = catalog.get(out)
-            if getattr(dataset, "_version", None) is not None:
-                self._pending[out] = (dataset, node.name, sources)
+            if out in versioned:
+                siblings = {
+                    name: ds.resolve_save_version() for name, ds in versioned.items() if name != out
+                }
+                self._pending[out] = (versioned[out], node.name, sources, siblings)
             else:
                 self._memory[out] = sources
 
@@ -144,8 +152,17 @@ class ProvenanceHooks:
             write_record(dataset_name, *pending)
 
 
-def write_record(name: str, dataset: Any, node: str, sources: dict[str, Any]) -> Path | None:
-    """Write ``<saved file>.provenance.json``; returns its path (None: not a local version)."""
+def write_record(
+    name: str,
+    dataset: Any,
+    node: str,
+    sources: dict[str, Any],
+    siblings: dict[str, str] | None = None,
+) -> Path | None:
+    """Write ``<saved file>.provenance.json``; returns its path (None: not a local version).
+
+    ``siblings``: the node's other versioned outputs and their versions (e.g. the per-image
+    scores saved beside ``prm_imitation_scores``), so a walk names them too."""
     version = dataset.resolve_save_version()
     saved = _versioned_path(dataset, version)
     if saved is None or not saved.exists():
@@ -157,6 +174,7 @@ def write_record(name: str, dataset: Any, node: str, sources: dict[str, Any]) ->
         "node": node,
         "sha256": own,
         "inputs": dict(sorted(sources.items())),
+        "siblings": dict(sorted((siblings or {}).items())),
     }
     target = saved.with_name(saved.name + SUFFIX)
     target.write_text(json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
@@ -200,6 +218,8 @@ def trace(
     if record is None:
         return [f"{pad}{dataset} @ {version}: no provenance record under {data}"]
     lines = [f"{pad}{dataset} @ {version} (node {record['node']}, sha256 {record['sha256'][:16]})"]
+    for name, sibling in record.get("siblings", {}).items():
+        lines.append(f"{pad}  saved with {name} @ {sibling}")
     if dataset == MANIFEST or dataset.endswith(f".{MANIFEST}"):
         saved = Path(record["_file"][: -len(SUFFIX)])
         s = manifest_summary(saved)

@@ -1,17 +1,20 @@
-"""Peak memory of frequency's image path at 1x and 10x the images (issue 17: bounded memory).
+"""Peak memory of the frequency stage at 1x and 10x the images (issue 17: bounded memory).
 
-Runs, in a fresh process per measurement, the nodes that handle images: ``plan_downloads`` ->
-``collect_images`` (clean shards written through a ShardFolder) -> ``calibrate_verification`` ->
-``verify_images`` (shard by shard, verified partitions saved one at a time, as Kedro's lazy
-saving does) -> ``estimate_concept_frequencies``, on an img2dataset-layout corpus of noisy
-colour PNGs (the frequency test world's concepts, a colour embedder). Caption matching is not
-part of it (issue 19 benchmarks it).
+Default: the paper-shape rehearsal corpus. For each size a throwaway project copy gets
+``python -m imitation_kedro.rehearsal build --scale K`` (K = 1, 10: every concept's captions and
+image files, and the filler rows, times K; stand-in models as the rehearsal builds them), then a
+fresh process runs ``kedro run --env rehearsal --pipelines frequency`` in-process (KedroSession):
+caption counting on both corpora, sampling, download of the ``file://`` images into img2dataset
+shards, cleaning, verification (ArcFace/SCRFD, CSD and gate stand-ins), estimates. Memory is the
+process's peak RSS above its RSS once the heavy modules are imported. Goal: 10x / 1x < 1.3.
 
-Memory is the process's peak RSS above its RSS after imports. The baseline, measured in the same
-run, is the pre-issue-17 path: every requested image read into one table (``read_shards``) and
-cleaned in one piece (``clean_images``), as ``collect_images`` did. Goal: streamed 10x / 1x < 1.3.
+``--synthetic`` keeps the older comparison on a synthetic corpus of the same layout (noisy
+colour PNGs, a colour embedder), with the pre-issue-17 whole-table path as the baseline measured
+in the same run: every requested image read into one table (``read_shards``) and cleaned in one
+piece (``clean_images``).
 
-    .venv/bin/python tests/benchmarks/bench_frequency_memory.py [--images 1500] [--side 96]
+    .venv/bin/python tests/benchmarks/bench_frequency_memory.py [--scale 10] [--per-set 12]
+    .venv/bin/python tests/benchmarks/bench_frequency_memory.py --synthetic [--images 1500]
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -123,6 +127,79 @@ def measure(folder: Path, mode: str) -> dict[str, float]:
             "images": len(requests)}
 
 
+HEAVY = ("torch", "onnxruntime", "onnx", "open_clip", "safetensors", "statsmodels.api",
+         "pyarrow.parquet", "PIL.Image", "mlflow", "kedro_mlflow")
+
+
+def build_rehearsal(project: Path, scale: int, per_set: int) -> None:
+    """A project copy holding the rehearsal's inputs at ``scale`` times the images."""
+    from tests.rehearsal.project_copy import paper_project_copy
+
+    paper_project_copy(project)
+    subprocess.run(
+        [sys.executable, "-m", "imitation_kedro.rehearsal", "build", "--project", str(project),
+         "--per-set", str(per_set), "--scale", str(scale)],
+        cwd=project, env=_env(project), capture_output=True, text=True, check=True,
+    )
+
+
+def _env(project: Path) -> dict[str, str]:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "KEDRO_DISABLE_TELEMETRY": "1",
+            "IMITATION_KEDRO_PROGRESS": "0", "MPLBACKEND": "Agg",
+            "HF_HUB_CACHE": str(project / "data/rehearsal/hf_cache")}
+
+
+def measure_rehearsal(project: Path) -> dict[str, float]:
+    """``kedro run --env rehearsal --pipelines frequency`` in this process; peak RSS above imports."""
+    import importlib
+
+    import pandas as pd
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    for module in HEAVY:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
+    bootstrap_project(project)
+    base = _rss_mb()
+    with KedroSession.create(project_path=project, env="rehearsal") as session:
+        session.run(pipeline_names=["frequency"])
+    peak = _rss_mb() - base
+    data = project / "data/rehearsal"
+    index = pd.read_parquet(data / "02_intermediate/frequency/clean_images_index.parquet")
+    freq = pd.read_parquet(
+        sorted((data / "03_primary/concept_frequencies.parquet").glob("*/*.parquet"))[-1]
+    )
+    captions = sum(len(pd.read_parquet(p)) for p in (data / "01_raw/laion2b-en").glob("*.parquet"))
+    return {"peak_mb": peak, "images": len(index), "verified": int(freq["verified"].sum()),
+            "captions": captions}
+
+
+def rehearsal_main(scale: int, per_set: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        res = {}
+        for k in (1, scale):
+            project = Path(tmp) / f"x{k}" / "project"
+            build_rehearsal(project, k, per_set)
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", "rehearsal", "--folder", str(project)],
+                capture_output=True, text=True, cwd=project, env=_env(project),
+            )
+            if out.returncode:
+                sys.exit(f"frequency at {k}x failed:\n{out.stderr[-4000:]}")
+            r = res[k] = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"rehearsal {k:2d}x: {r['captions']:7d} 2B-en captions, {r['images']:6d} clean "
+                  f"images, {r['verified']:6d} verified, peak +{r['peak_mb']:7.1f} MiB", flush=True)
+        ratio = res[scale]["peak_mb"] / max(res[1]["peak_mb"], 1e-9)
+        grew = res[scale]["images"] / max(res[1]["images"], 1)
+        extra = res[scale]["peak_mb"] - res[1]["peak_mb"]
+        print(f"rehearsal: images {grew:.1f}x, peak memory {scale}x / 1x = {ratio:.2f} "
+              f"(goal < 1.3: {'met' if ratio < 1.3 else 'NOT met'}); +{extra:.1f} MiB for "
+              f"{res[scale]['images'] - res[1]['images']} more images")
+
+
 def _child(folder: Path, mode: str) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, __file__, "--child", mode, "--folder", str(folder)],
@@ -133,20 +210,31 @@ def _child(folder: Path, mode: str) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--images", type=int, default=1500)
-    ap.add_argument("--side", type=int, default=96)
+    ap.add_argument("--synthetic", action="store_true", help="the synthetic corpus comparison")
+    ap.add_argument("--scale", type=int, default=10, help="rehearsal: the larger size")
+    ap.add_argument("--per-set", type=int, default=12, help="rehearsal: concepts per set")
+    ap.add_argument("--images", type=int, default=1500, help="synthetic: images at 1x")
+    ap.add_argument("--side", type=int, default=96, help="synthetic: image side")
     ap.add_argument("--child")
     ap.add_argument("--folder")
     a = ap.parse_args()
     sys.path.insert(0, str(ROOT))
-    if a.child:
+    if a.child == "rehearsal":
+        print(json.dumps(measure_rehearsal(Path(a.folder))))
+    elif a.child:
         print(json.dumps(measure(Path(a.folder), a.child)))
-        return
+    elif a.synthetic:
+        synthetic_main(a.images, a.side)
+    else:
+        rehearsal_main(a.scale, a.per_set)
+
+
+def synthetic_main(images: int, side: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         res = {}
         for scale in (1, 10):
             folder = Path(tmp) / f"x{scale}"
-            make_corpus(folder, a.images * scale, a.side)
+            make_corpus(folder, images * scale, side)
             for mode in ("baseline", "streamed"):
                 res[mode, scale] = _child(folder, mode)
                 r = res[mode, scale]

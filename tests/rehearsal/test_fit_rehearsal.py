@@ -1,5 +1,6 @@
 """The paper-shape rehearsal end to end: `python -m imitation_kedro.rehearsal build`, then
-`kedro run --env rehearsal` (conf/paper + conf/rehearsal, tiny stand-ins), in a project copy.
+`kedro run --env rehearsal --pipelines fit` (conf/paper + conf/rehearsal, tiny stand-ins), in a
+project copy.
 
 ~10 minutes on 2 busy cores: skipped unless IMITATION_KEDRO_REHEARSAL=1 (`.ci/rehearsal_fit.sh`).
 """
@@ -78,7 +79,7 @@ def rehearsal(tmp_path_factory):
         if k.startswith(("01_raw/", "06_models/", "hf_cache/", "laion_files/"))
     }
     run = subprocess.run(
-        [sys.executable, str(GUARDED_KEDRO), "run", "--env", "rehearsal"],
+        [sys.executable, str(GUARDED_KEDRO), "run", "--env", "rehearsal", "--pipelines", "fit"],
         cwd=project,
         env=env,
         capture_output=True,

@@ -13,6 +13,7 @@ import pytest
 from kedro.pipeline import Node, Pipeline
 
 from imitation_kedro import paper_guard, pipeline_registry
+from imitation_kedro.core import config_loader
 from tests.rehearsal.project_copy import paper_project_copy
 
 GUARDED_KEDRO = Path(__file__).with_name("kedro_with_guards.py")
@@ -47,12 +48,15 @@ def _tree(root: Path) -> dict[str, str]:
 
 @pytest.fixture
 def paper_env(monkeypatch):
-    monkeypatch.setattr(pipeline_registry, "_active_env", ["paper"])
+    monkeypatch.setattr(config_loader, "_SESSION_ENV", ["paper"])
 
 
 def test_paper_fit_has_no_world_and_one_namespace_per_model(paper_env):
     pipes = pipeline_registry.register_pipelines()
-    fit = pipes["__default__"]
+    fit = pipes["fit"]
+    # the paper env's default run is both papers; `--pipelines fit|backdoor` runs one
+    assert set(pipes["__default__"].nodes) == set(fit.nodes) | set(pipes["backdoor"].nodes)
+    assert {n.namespace.split(".")[0] for n in pipes["__default__"].nodes} == {"fit", "backdoor"}
     namespaces = {n.namespace for n in fit.nodes}
     assert not any(ns.startswith("world") for ns in namespaces)
     for model in pipeline_registry.PAPER_MODELS:
@@ -67,8 +71,10 @@ def test_paper_fit_has_no_world_and_one_namespace_per_model(paper_env):
 
 
 def test_the_miniature_env_keeps_one_model(monkeypatch):
-    monkeypatch.setattr(pipeline_registry, "_active_env", ["test"])
-    fit = pipeline_registry.register_pipelines()["fit"]
+    monkeypatch.setattr(config_loader, "_SESSION_ENV", ["test"])
+    pipes = pipeline_registry.register_pipelines()
+    fit = pipes["fit"]
+    assert pipes["__default__"] is fit  # `make run`: FIT on the miniature world only
     assert {n.namespace for n in fit.nodes if ".generation" in n.namespace} == {"fit.generation"}
     assert any(n.namespace == "world" for n in fit.nodes)
 
@@ -149,23 +155,10 @@ def test_preflight_lists_every_missing_input_at_once(tmp_path):
     )
 
 
-def test_reroot_moves_only_data_paths():
-    conf = {
-        "a": {"filepath": "data/01_raw/x.csv"},
-        "b": {"path": "data/rehearsal/y"},
-        "c": {"dataset": {"filepath": "data/02_intermediate/z"}},
-        "d": {"model_id": "data/m"},
-    }
-    out = paper_guard.reroot_paths(conf, "data/rehearsal")
-    assert out["a"]["filepath"] == "data/rehearsal/01_raw/x.csv"
-    assert out["b"]["path"] == "data/rehearsal/y"
-    assert out["c"]["dataset"]["filepath"] == "data/rehearsal/02_intermediate/z"
-    assert out["d"] == {"model_id": "data/m"}
-
-
 def test_the_paper_env_never_touches_user_inputs(tmp_path):
-    """`world` under --env paper stops before its first node; the default paper run stops in the
-    preflight listing what is missing; every byte under data/ is unchanged after both, twice."""
+    """`world` under --env paper stops before its first node; the default paper run (both papers)
+    stops in the preflight listing what is missing, `--pipelines fit` only what FIT needs; every
+    byte under data/ is unchanged after each."""
     project = paper_project_copy(tmp_path / "project")
     user = project / "data/01_raw/laion2b-en"
     user.mkdir(parents=True)
@@ -179,9 +172,11 @@ def test_the_paper_env_never_touches_user_inputs(tmp_path):
     assert world.returncode != 0
     assert "--env paper never writes raw data" in text, text[-3000:]
     assert "Running node" not in text and "Completed 1 out of" not in text
-    for _ in range(2):
-        run = _kedro(project, "run", "--env", "paper")
+    for selected in ((), ("--pipelines", "fit")):
+        run = _kedro(project, "run", "--env", "paper", *selected)
         text = run.stdout + run.stderr
+        # the preflight checks the inputs of the selected pipelines only
+        assert ("raw_backdoor_pairs" in text) is (not selected), text[-3000:]
         assert run.returncode != 0
         assert "input(s) missing before the first node" in text, text[-3000:]
         assert "docs/reproduce_fit.md" in text

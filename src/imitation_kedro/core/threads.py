@@ -1,18 +1,21 @@
-"""CPU threads for torch and the BLAS/OpenMP libraries, sized to the cores that are free.
+"""CPU threads for torch and the BLAS/OpenMP libraries: a count fixed by the machine, never by its
+load, and threads that sleep while they wait.
 
-Torch starts one compute thread per core and, by default, OpenMP threads spin while they wait for
-each other. On a machine where another job keeps a core busy, every parallel region then waits for
-the thread that shares its core, and a 4-minute run took over 15 (2 cores, one competing job). So,
-before the first node runs:
+Float reductions (matmul, sums) may round differently with another thread count, so the count
+must not depend on what else runs: the same config on the same machine gives the same bytes,
+busy or quiet. It is the number of cores this process may use (its CPU affinity), or
+``IMITATION_KEDRO_THREADS=<n>``. Variables a user already set (``OMP_NUM_THREADS``, ...) are kept.
 
-- ``OMP_WAIT_POLICY=PASSIVE``: waiting threads sleep instead of spinning;
-- the thread count is the number of cores this process may use minus those other processes kept
-  busy during a short sample at start-up (at least 1);
-- ``IMITATION_KEDRO_THREADS=<n>`` overrides the count; variables a user already set
-  (``OMP_NUM_THREADS``, ``OMP_WAIT_POLICY``, ...) are kept.
+Contention is handled by how threads wait, not by how many there are: by default OpenMP threads
+spin while they wait for each other, so on a machine where another job keeps a core busy every
+parallel region waited on the spinning thread that shares its core (a 4-minute run took over 15
+on 2 cores with one competing job). ``OMP_WAIT_POLICY=PASSIVE`` makes waiting threads sleep, so
+a contended run slows down by about the share of the cores it lost
+(``tests/benchmarks/bench_threads_contention.py`` measures it).
 
 Set through the environment before torch is imported (the project imports torch only inside
 node functions), and applied to torch and the BLAS pools directly when they are already loaded.
+Called once per process, by ``ThreadsHook`` (hooks.py) when the Kedro context is created.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
 
 logger = logging.getLogger(__name__)
 
@@ -36,57 +38,25 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _cpu_times() -> tuple[float, float] | None:
+def choose_threads(cores: int, override: str | None = None) -> int:
+    """``override`` (a positive integer) if given, else ``cores``."""
+    if override in (None, ""):
+        return max(1, cores)
     try:
-        with open("/proc/stat", encoding="ascii") as stat:
-            fields = [float(v) for v in stat.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
-    return sum(fields), idle
+        value = int(override)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{THREADS_ENV}={override!r}: expected a whole number of threads >= 1")
+    return value
 
 
-def busy_cores(sample_s: float = 0.3) -> float:
-    """Cores kept busy by other processes over ``sample_s`` seconds (this one is idle meanwhile):
-    from /proc/stat, else the 1-minute load average; 0 where neither exists."""
-    before = _cpu_times()
-    if before is None:
-        try:
-            return float(os.getloadavg()[0])
-        except (AttributeError, OSError):
-            return 0.0
-    time.sleep(sample_s)
-    after = _cpu_times()
-    if after is None:
-        return 0.0
-    total, idle = after[0] - before[0], after[1] - before[1]
-    if total <= 0:
-        return 0.0
-    return (os.cpu_count() or 1) * (1.0 - idle / total)
-
-
-def choose_threads(cores: int, busy: float, override: str | None = None) -> int:
-    """``override`` (a positive integer) if given, else the cores left free: ``cores`` minus the
-    busy ones rounded to the nearest core, at least 1."""
-    if override not in (None, ""):
-        try:
-            value = int(override)
-        except ValueError:
-            value = 0
-        if value < 1:
-            raise ValueError(f"{THREADS_ENV}={override!r}: expected a whole number of threads >= 1")
-        return value
-    return max(1, cores - int(round(busy)))
-
-
-def configure_threads(sample_s: float = 0.3) -> int:
+def configure_threads() -> int:
     """Choose the thread count once per process and apply it; returns it."""
     if _CHOSEN:
         return _CHOSEN[0]
     cores = available_cores()
-    override = os.environ.get(THREADS_ENV)
-    busy = 0.0 if override else busy_cores(sample_s)
-    n = choose_threads(cores, busy, override)
+    n = choose_threads(cores, os.environ.get(THREADS_ENV))
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     for name in POOL_VARIABLES:
         os.environ.setdefault(name, str(n))
@@ -101,10 +71,9 @@ def configure_threads(sample_s: float = 0.3) -> int:
         pass
     _CHOSEN.append(n)
     logger.info(
-        "CPU threads: %d of %d core(s) (%.1f busy with other work at start; %s=<n> overrides)",
+        "CPU threads: %d of %d core(s), waiting threads sleep (%s=<n> sets the count)",
         n,
         cores,
-        busy,
         THREADS_ENV,
     )
     return n

@@ -1,12 +1,13 @@
 """``python -m imitation_kedro.rehearsal build [--project .] [--per-set N]``: the rehearsal's inputs.
 
-``--per-set`` (default 12, the threshold stage's ``min_concepts`` is 10) concepts of each set.
+``--per-set`` (default 12, the threshold stage's ``min_concepts`` is 10) concepts of each set;
+``--scale K`` (default 1) builds K times the captions and images of every concept (memory benchmark).
 
 Reads where each input belongs from the ``rehearsal`` env's configuration (catalog paths, weight
 paths and hub ids in the parameters), refuses any target outside ``data/rehearsal/``, and skips
 what is already there (everything is built deterministically from fixed seeds). Then run::
 
-    HF_HUB_CACHE=data/rehearsal/hf_cache HF_HUB_OFFLINE=1 kedro run --env rehearsal
+    HF_HUB_CACHE=data/rehearsal/hf_cache HF_HUB_OFFLINE=1 kedro run --env rehearsal --pipelines fit
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ from typing import Any
 
 import pandas as pd
 
-from imitation_kedro.paper_guard import DATA_ROOTS, reroot_paths
+from imitation_kedro.settings import CONFIG_LOADER_ARGS
 
 ENV = "rehearsal"
+DATA_ROOT = CONFIG_LOADER_ARGS["env_data_roots"][ENV]  # the loader re-roots the catalog there
 log = logging.getLogger("imitation_kedro.rehearsal")
 
 
 def load_config(project: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The rehearsal env's (catalog, parameters), catalog paths re-rooted as a run sees them."""
+    """The rehearsal env's (catalog, parameters), catalog paths under its data root (as a run)."""
     from kedro.framework.project import settings
     from kedro.framework.startup import bootstrap_project
 
@@ -35,7 +37,7 @@ def load_config(project: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     loader = settings.CONFIG_LOADER_CLASS(
         conf_source=str(project / "conf"), env=ENV, **settings.CONFIG_LOADER_ARGS
     )
-    return reroot_paths(loader["catalog"], DATA_ROOTS[ENV]), loader["parameters"]
+    return loader["catalog"], loader["parameters"]
 
 
 class Target:
@@ -43,13 +45,13 @@ class Target:
 
     def __init__(self, project: Path) -> None:
         self.project = project
-        self.root = (project / DATA_ROOTS[ENV]).resolve()
+        self.root = (project / DATA_ROOT).resolve()
 
     def __call__(self, relative: str) -> Path:
         path = (self.project / relative).resolve()
         if not path.is_relative_to(self.root):
             raise ValueError(
-                f"rehearsal build: {relative} is outside {DATA_ROOTS[ENV]}/; point the rehearsal "
+                f"rehearsal build: {relative} is outside {DATA_ROOT}/; point the rehearsal "
                 "conf (conf/rehearsal/parameters_*.yml) at a path under it"
             )
         return path
@@ -68,7 +70,7 @@ def _write_parquet(path: Path, table: pd.DataFrame) -> None:
 
 
 def build_data(
-    catalog: dict[str, Any], target: Target, per_set: int, max_count: int
+    catalog: dict[str, Any], target: Target, per_set: int, max_count: int, scale: int = 1
 ) -> pd.DataFrame:
     from imitation_kedro.rehearsal import corpus
 
@@ -77,9 +79,9 @@ def build_data(
     _write_parquet(
         target(_entry_path(catalog, "raw_reference_images")), corpus.references(concepts, 8)
     )
-    counts = corpus.planted_counts(concepts, max_count)
-    images = target(f"{DATA_ROOTS[ENV]}/laion_files")
-    rows = corpus.captions(concepts, counts, images, filler=5 * len(concepts))
+    counts = corpus.planted_counts(concepts, max_count, scale=scale)
+    images = target(f"{DATA_ROOT}/laion_files")
+    rows = corpus.captions(concepts, counts, images, filler=5 * len(concepts) * scale)
     for name, table in (
         ("raw_laion_captions", rows),
         ("raw_laion5b_captions", corpus.laion5b(rows)),
@@ -88,7 +90,7 @@ def build_data(
         for part, shard in corpus.shards(table, 2000).items():
             _write_parquet(folder / f"{part}.parquet", shard)
     _write_parquet(
-        target(f"{DATA_ROOTS[ENV]}/planted_counts.parquet"),
+        target(f"{DATA_ROOT}/planted_counts.parquet"),
         counts.rename("captions_2b_en").reset_index(),
     )
     return concepts
@@ -102,7 +104,7 @@ def build_models(params: dict[str, Any], target: Target) -> None:
     from imitation_kedro.rehearsal import standins
     from imitation_kedro.rehearsal.hf_cache import cache_snapshot
 
-    cache = target(f"{DATA_ROOTS[ENV]}/hf_cache")
+    cache = target(f"{DATA_ROOT}/hf_cache")
     with tempfile.TemporaryDirectory() as tmp:
         for model, settings in params["generation"]["models"].items():
             if model in standins.SD_MODELS:
@@ -128,13 +130,16 @@ def build_models(params: dict[str, Any], target: Target) -> None:
         standins.csd_standin(target(path))
 
 
-def build(project: Path, per_set: int = 12, max_count: int = 60, fresh: bool = False) -> Path:
-    """Build every input of ``kedro run --env rehearsal`` under ``data/rehearsal``; returns it."""
+def build(
+    project: Path, per_set: int = 12, max_count: int = 60, fresh: bool = False, scale: int = 1
+) -> Path:
+    """Build every input of ``kedro run --env rehearsal`` under ``data/rehearsal``; returns it.
+    ``scale`` multiplies every concept's captions (and images) and the filler rows."""
     catalog, params = load_config(project)
     target = Target(project)
     if fresh and target.root.exists():
         shutil.rmtree(target.root)
-    build_data(catalog, target, per_set, max_count)
+    build_data(catalog, target, per_set, max_count, scale)
     build_models(params, target)
     log.info("rehearsal inputs built under %s", target.root)
     return target.root
@@ -147,9 +152,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--per-set", type=int, default=12, help="concepts per concept set")
     parser.add_argument("--max-count", type=int, default=60, help="most captions of one concept")
     parser.add_argument("--fresh", action="store_true", help="delete data/rehearsal first")
+    parser.add_argument(
+        "--scale", type=int, default=1, help="times the captions and images of every concept"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    print(build(args.project.resolve(), args.per_set, args.max_count, args.fresh))
+    print(build(args.project.resolve(), args.per_set, args.max_count, args.fresh, args.scale))
 
 
 if __name__ == "__main__":

@@ -98,14 +98,19 @@ def references(concepts: pd.DataFrame, per_concept: int, seed: int = 0) -> pd.Da
     return pd.DataFrame(rows)
 
 
-def planted_counts(concepts: pd.DataFrame, max_count: int, seed: int = 0) -> pd.Series:
-    """Captions per concept: a log ladder 1 .. ``max_count``, shuffled within each set."""
+def planted_counts(
+    concepts: pd.DataFrame, max_count: int, seed: int = 0, scale: int = 1
+) -> pd.Series:
+    """Captions per concept: a log ladder 1 .. ``max_count``, shuffled within each set, times
+    ``scale`` (``scale=10``: the same ladder with ten times the captions and images)."""
+    if scale < 1:
+        raise ValueError(f"rehearsal corpus: scale must be an integer >= 1, got {scale}")
     out = pd.Series(0, index=concepts["concept"], dtype=int)
     for k, (_, group) in enumerate(concepts.groupby("concept_set", sort=True)):
         ladder = np.unique(np.geomspace(1, max_count, len(group)).round().astype(int))
         ladder = np.resize(ladder, len(group))
         np.random.default_rng([seed, k]).shuffle(ladder)
-        out[group["concept"].to_numpy()] = ladder
+        out[group["concept"].to_numpy()] = ladder * scale
     return out
 
 

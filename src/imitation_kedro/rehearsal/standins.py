@@ -1,7 +1,7 @@
 """Tiny random-weight stand-ins of the paper's models, shaped like the real ones.
 
-* :func:`tiny_stable_diffusion`: a diffusers ``StableDiffusionPipeline`` per model id with that
-  model's saved scheduler (SD1.1/SD1.5: PNDM, epsilon; SD2.1: DDIM, v-prediction) and its size
+* :func:`tiny_stable_diffusion`: a diffusers ``StableDiffusionPipeline`` (``models/tiny_sd.py``)
+  per model id with that model's saved scheduler (SD1.1/SD1.5: PNDM, epsilon; SD2.1: DDIM, v-prediction) and its size
   scaled down (512 -> 16 px, 768 -> 24 px), the CLIP tokenizer built offline;
 * :func:`scrfd_standin` / :func:`arcface_standin`: ONNX graphs with SCRFD's (``det_10g``: input
   ``input.1`` N x 3 x H x W, nine outputs score/bbox/kps per stride 8, 16, 32) and ArcFace's
@@ -39,74 +39,11 @@ def tiny_size(model: str) -> int:
 
 def tiny_stable_diffusion(model: str, out: Path, seed: int = 0) -> Path:
     """Save a random-weight ``StableDiffusionPipeline`` shaped like ``model`` into ``out``."""
-    import diffusers
-    import torch
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    from imitation_kedro.models.tokenizer import clip_tokenizer
+    from imitation_kedro.models.tiny_sd import save_tiny_stable_diffusion, tiny_scheduler
 
     spec = SD_MODELS[model]
-    latent = tiny_size(model) // 2  # the VAE below halves the side once
-    tokenizer = clip_tokenizer(model_max_length=77)
-    torch.manual_seed(seed)
-    unet = diffusers.UNet2DConditionModel(
-        sample_size=latent,
-        layers_per_block=1,
-        block_out_channels=(16, 32),
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=16,
-        attention_head_dim=4,
-        norm_num_groups=8,
-    )
-    vae = diffusers.AutoencoderKL(
-        block_out_channels=(8, 16),
-        down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2,
-        latent_channels=4,
-        norm_num_groups=8,
-        sample_size=tiny_size(model),
-    )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=tokenizer.vocab_size,
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            max_position_embeddings=77,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-            projection_dim=16,
-        )
-    )
-    scheduler_cls = getattr(diffusers, spec["scheduler"])
-    extra = (
-        {"skip_prk_steps": True}
-        if spec["scheduler"] == "PNDMScheduler"
-        else {"clip_sample": False, "set_alpha_to_one": False}
-    )
-    scheduler = scheduler_cls(
-        beta_schedule="scaled_linear",
-        beta_start=0.00085,
-        beta_end=0.012,
-        steps_offset=1,
-        prediction_type=spec["prediction_type"],
-        **extra,
-    )
-    pipe = diffusers.StableDiffusionPipeline(
-        unet=unet,
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipe.save_pretrained(str(out), safe_serialization=True)
-    return out
+    scheduler = tiny_scheduler(spec["scheduler"], spec["prediction_type"])
+    return save_tiny_stable_diffusion(out, tiny_size(model), scheduler=scheduler, seed=seed)
 
 
 def _save_onnx(graph, path: Path) -> Path:

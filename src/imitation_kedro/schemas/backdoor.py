@@ -68,7 +68,8 @@ class PretrainMetrics(Table):
     """Per pre-trained model and evaluated epoch: clean accuracy and attack success. Plus
     selection_/test_acc{k} and _asr{k} for every other k of backdoor.eval.topk (5 in base; 5 and
     10 at paper scale). Streaming mode (backdoor.data.streaming) adds decode_rejects (int):
-    pairs dropped because their image failed to decode.
+    pairs dropped because their image failed to decode. No timings: throughput and wall time
+    are logged and tracked in MLflow (``<run>/pairs_per_s``, ``<run>/seconds``).
     """
 
     model: Series[Text] = pa.Field(description="Pre-trained model name (<objective>-seed<seed>).")
@@ -90,10 +91,6 @@ class PretrainMetrics(Table):
     test_asr1: Series[Number] = pa.Field(
         description="Top-1 attack success rate on the triggered test split.",
     )
-    pairs_per_s: Series[Number] = pa.Field(
-        description="Training throughput of the run (pairs per second).",
-    )
-    train_s: Series[Number] = pa.Field(description="Wall time of the training run in seconds.")
     kept: Series[Boolean] = pa.Field(
         description="This epoch's weights are the checkpoint kept (pretrain.checkpoint_rule).",
     )
@@ -137,8 +134,6 @@ class CleaningResults(Table):
     test_asr1: Series[Number] = pa.Field(
         description="Top-1 attack success rate on the triggered test split.",
     )
-    pairs_per_s: Series[Number] = pa.Field(description="Cleaning throughput (pairs per second).")
-    run_s: Series[Number] = pa.Field(description="Wall time of the cleaning run in seconds.")
 
     class Config:
         name = "out_backdoor_cleaning_results"
@@ -203,3 +198,52 @@ class BackdoorSelection(Table):
     class Config:
         name = "out_backdoor_selection"
         unique = ["pretrain_objective", "pretrain_seed", "clean_objective", "asr_cap", "rule"]
+
+
+class BackdoorEffect(Table):
+    """The headline effect per cleaning objective and ASR cap (pipelines/backdoor/effect.py):
+    accuracy cost of cleaning after MMCL+SSL minus after MMCL pre-training, in points."""
+
+    cleaning: Series[Text] = pa.Field(description="Cleaning objective, as the report names it.")
+    cleaning_objective: Series[Text] = pa.Field(
+        description="mmcl, ssl, mmcl_ssl (CleanCLIP) or any (the best of the three per seed).",
+    )
+    asr_cap: Series[Number] = pa.Field(description="Largest selection ASR@1 allowed.")
+    n_mmcl: Series[Integer] = pa.Field(description="Seeds of MMCL pre-training.")
+    n_mmcl_ssl: Series[Integer] = pa.Field(description="Seeds of MMCL+SSL pre-training.")
+    cost_mmcl: Series[Number] = pa.Field(
+        nullable=True, description="Mean cost after MMCL pre-training (points of top-1)."
+    )
+    cost_mmcl_ssl: Series[Number] = pa.Field(
+        nullable=True, description="Mean cost after MMCL+SSL pre-training (points of top-1)."
+    )
+    effect: Series[Number] = pa.Field(
+        nullable=True, description="cost_mmcl_ssl minus cost_mmcl (points)."
+    )
+    lo: Series[Number] = pa.Field(
+        nullable=True, description="95 % BCa bootstrap interval over seeds, lower bound."
+    )
+    hi: Series[Number] = pa.Field(nullable=True, description="The interval's upper bound.")
+    paper_effect: Series[Number] = pa.Field(
+        nullable=True,
+        description="The paper's effect (CC6M, reference s7.1-7.2); empty: not reported.",
+    )
+    verdict: Series[Text] = pa.Field(
+        description="reproduced, contradicted or undetermined at this power.",
+    )
+    sd: Series[Number] = pa.Field(
+        nullable=True, description="Pooled seed-to-seed sd of the cost (points)."
+    )
+    seeds_needed: Series[Integer] = pa.Field(
+        description="Seeds per pre-training objective for 80 % power at a 10-point effect (0: no spread).",
+    )
+    seeds_planned: Series[Integer] = pa.Field(
+        description="The same at the upper 95 % confidence limit of sd (the count to plan with).",
+    )
+    power_now: Series[Number] = pa.Field(
+        nullable=True, description="Power of this run at a 10-point effect."
+    )
+
+    class Config:
+        name = "out_backdoor_effect"
+        unique = ["cleaning_objective", "asr_cap"]

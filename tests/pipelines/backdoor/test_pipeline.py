@@ -31,6 +31,7 @@ OUTPUTS = [
     "mdl_backdoor_cleaned",
     "rpt_backdoor_accuracy_vs_asr",
     "int_backdoor_rejects",
+    "out_backdoor_effect",
 ]
 RESUME = "int_backdoor_pretrain_epochs"  # the per-epoch resume store (off: no folder)
 
@@ -84,6 +85,9 @@ def test_pipeline_runs_end_to_end_in_memory(tiny_pairs, tmp_path):
     assert set(sel["rule"]) == {"heldout", "oracle_test"} and set(sel["asr_cap"]) == {0.1, 0.5}
     report = catalog.load("rpt_backdoor_report")
     assert "## Is cleaning harder after MMCL+SSL" in report
+    assert "## Headline: the cost gap of cleaning" in report and "**Verdict (CleanCLIP" in report
+    effect = catalog.load("out_backdoor_effect")
+    assert set(effect["asr_cap"]) == {0.1, 0.5} and len(effect) == 4 * 2
     models = catalog.load("mdl_backdoor_pretrained")
     assert set(models) == {"mmcl-seed0", "mmcl_ssl-seed0"}
     # issue 18 problem 5: the selected cleaned models are saved (safetensors through the catalog)
@@ -194,18 +198,3 @@ def test_seeded_split_is_reproducible(tiny_pairs):
     assert (a["split"] == "test").sum() == params.n_test
     assert np.all(a.loc[a["split"] != "pretrain", "label"].isin(classes))
 
-
-def test_documented_multi_seed_run_config_is_valid():
-    """docs/backdoor_seeds10.yml (`kedro run --config ...`, docs/reproduce_backdoor.md): only run
-    options Kedro accepts, and its parameters deep-merged into base still parse."""
-    import yaml
-    from kedro.framework.cli.project import run
-
-    with open("docs/backdoor_seeds10.yml") as f:
-        cfg = yaml.safe_load(f)["run"]
-    assert set(cfg) <= {p.name for p in run.params} and cfg["pipelines"] == "backdoor"
-    with open("conf/base/parameters_backdoor.yml") as f:
-        base = yaml.safe_load(f)["backdoor"]
-    seeds = cfg["params"]["backdoor"]["pretrain"]["seeds"]
-    merged = BackdoorParams(**{**base, "pretrain": {**base["pretrain"], "seeds": seeds}})
-    assert merged.pretrain.seeds == list(range(10))

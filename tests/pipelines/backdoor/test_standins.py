@@ -9,7 +9,7 @@ import pytest
 from kedro.io.core import DatasetError
 from PIL import Image
 
-from imitation_kedro.datasets.backdoor_standins import (
+from imitation_kedro.rehearsal.backdoor_standins import (
     StandInCorpusDataset,
     StandInImageNetValDataset,
 )

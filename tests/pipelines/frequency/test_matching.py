@@ -301,3 +301,40 @@ def test_simple_names_in_ascii_rows_skip_verification():
     rows, pid, verify = scanner.scan(pa.array(["Claude Monet", "Claude Monét", "O'Dell 日 a"]))
     got = {(int(r), int(p)): bool(v) for r, p, v in zip(rows, pid, verify, strict=True)}
     assert got == {(0, 0): False, (2, 1): True, (2, 2): True}
+
+
+def test_rare_case_forms_are_flagged_not_spelled_out_in_every_pattern():
+    """KELVIN SIGN and U+0130 (lower case k/i) cost every pattern speed: one flag pattern instead."""
+    from imitation_kedro.pipelines.frequency.scanner import PhraseScanner, phrase_pattern
+
+    assert "\\xe2" not in phrase_pattern(("kite", "ink"))[0]  # no multi-byte K/İ alternatives
+    assert "\\xc4" not in phrase_pattern(("kite", "ink"))[0]
+    scanner = PhraseScanner([("kite", "ink")])
+    rows, pid, verify = scanner.scan(pa.array(["kite ink", "\u212aite \u0130nk", "kite\u0130nk x"]))
+    got = {(int(r), int(p)): bool(v) for r, p, v in zip(rows, pid, verify, strict=True)}
+    assert got == {(0, 0): False, (1, 1): True, (2, 1): True}  # id 1 = "verify this row"
+    assert _pairs(_matcher(["Kite Ink"]), ["\u212aite \u0130nk", "kite\u0130nk"]) == {
+        (0, "Kite Ink")
+    }
+
+
+def test_chunked_columns_are_matched_chunk_by_chunk_with_global_row_numbers():
+    m = _matcher(["Ray Moss", "Kite"])
+    caps = ["ray moss", None, "Kite", "x", "", "RAY MOSS kite", "n\u00e9 kite", "ray", "moss"]
+    chunked = pa.chunked_array([caps[:2], caps[2:3], [], caps[3:7], caps[7:]], pa.string())
+    assert chunked.num_chunks == 5
+    assert m.match(chunked)[0].tolist() == m.match(pa.array(caps))[0].tolist() == [0, 2, 5, 5, 6]
+    assert m.match(chunked)[1].tolist() == m.match(caps)[1].tolist()
+
+
+def test_unique_int_and_in_sorted_are_numpy_unique_and_isin():
+    import numpy as np
+
+    from imitation_kedro.pipelines.frequency.scanner import in_sorted, unique_int
+
+    rng = np.random.default_rng(3)
+    for size in (0, 1, 2, 1000):
+        keys = np.sort(rng.integers(0, 50, size)) * 7 + rng.integers(0, 3, size)
+        assert unique_int(keys).tolist() == np.unique(keys).tolist()
+        probe = rng.integers(-5, 400, 300)
+        assert in_sorted(probe, unique_int(keys)).tolist() == np.isin(probe, keys).tolist()

@@ -34,7 +34,7 @@ def acc_before(kept: pd.DataFrame) -> dict[tuple[str, int], float]:
     }
 
 
-def _drops(
+def drops(
     kept: pd.DataFrame, heldout: pd.DataFrame, cap: float, cleaning: str | None
 ) -> dict[str, np.ndarray]:
     """Per pre-training objective, per seed: poisoned test top-1 minus the best cleaned test top-1
@@ -89,8 +89,8 @@ def finding(kept: pd.DataFrame, heldout: pd.DataFrame, select: SelectParams) -> 
     cleanings = [c for c in ("mmcl_ssl", "mmcl", "ssl") if c in set(heldout["clean_objective"])]
     rows, verdicts = [], {}
     for cleaning in [*cleanings, None]:
-        drops = _drops(kept, heldout, cap, cleaning)
-        diff, lo, hi = welch_interval(drops["mmcl_ssl"], drops["mmcl"], CHANGE_OF_CHANGE)
+        cost = drops(kept, heldout, cap, cleaning)
+        diff, lo, hi = welch_interval(cost["mmcl_ssl"], cost["mmcl"], CHANGE_OF_CHANGE)
         if np.isfinite(lo) and lo > 0:
             verdict = "harder after MMCL+SSL"
         elif np.isfinite(hi) and hi < 0:
@@ -98,7 +98,7 @@ def finding(kept: pd.DataFrame, heldout: pd.DataFrame, select: SelectParams) -> 
         elif np.isfinite(lo):
             verdict = "no clear difference (interval includes 0)"
         else:
-            verdict = f"{'harder' if diff > 0 else 'not harder'} ({_too_few(drops)})"
+            verdict = f"{'harder' if diff > 0 else 'not harder'} ({_too_few(cost)})"
         name = {"mmcl_ssl": "MMCL+SSL (CleanCLIP)", None: "best of any"}.get(
             cleaning, str(cleaning).upper()
         )
@@ -106,8 +106,8 @@ def finding(kept: pd.DataFrame, heldout: pd.DataFrame, select: SelectParams) -> 
         rows.append(
             {
                 "cleaning": name,
-                "cost after MMCL (points)": seed_ci(drops["mmcl"], CHANGE),
-                "cost after MMCL+SSL (points)": seed_ci(drops["mmcl_ssl"], CHANGE),
+                "cost after MMCL (points)": seed_ci(cost["mmcl"], CHANGE),
+                "cost after MMCL+SSL (points)": seed_ci(cost["mmcl_ssl"], CHANGE),
                 "difference (points)": with_ci(diff, lo, hi),
                 "seeds not cleaned (MMCL / MMCL+SSL)": (
                     f"{_not_cleaned(heldout, 'mmcl', cap, cleaning)} / "
@@ -150,7 +150,7 @@ def finding(kept: pd.DataFrame, heldout: pd.DataFrame, select: SelectParams) -> 
             f"With CleanCLIP (MMCL+SSL cleaning), the paper's headline, cleaning at ASR ≤ "
             f"{100 * cap:g} % is **{headline}** at this scale."
         )
-    if min(len(v) for v in _drops(kept, heldout, cap, None).values()) < MIN_SEEDS:
+    if min(len(v) for v in drops(kept, heldout, cap, None).values()) < MIN_SEEDS:
         out.append(
             f"Seeds are few (< {MIN_SEEDS} per pre-training objective): no interval across seeds, "
             "so no reading above is a conclusion; train more seeds."

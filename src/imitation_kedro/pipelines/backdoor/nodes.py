@@ -22,6 +22,7 @@ from imitation_kedro.models.clip_checkpoints import EpochCheckpoints
 from . import data as D
 from . import report as R
 from .augment import augment_captions
+from .effect import EFFECT_COLUMNS, effect_section, effect_table
 from .figures import accuracy_vs_asr_figure
 from .finding import finding
 from .paper_tables import cleaned_table, poisoned_table
@@ -33,14 +34,31 @@ from .params import (
     DataParams,
     EvalParams,
     PretrainParams,
+    RegimeParams,
     SelectParams,
 )
 from .poison import cleaning_split, poison_pairs
+from .regime import regime_world
 from .runs import clean_grid, clean_run, pretrain_run, run_context
 from .select import SelectedStates, select_points
 from .source import pair_source
 
 logger = logging.getLogger(__name__)
+
+
+def regime_pairs(
+    raw_pairs: Mapping[str, Any] | pd.DataFrame,
+    concepts: pd.DataFrame,
+    regime: FromBlock[RegimeParams],
+    data: FromBlock[DataParams],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The pairs and classes the study uses: the backdoor's own paper-regime world
+    (``regime.enabled``, :mod:`.regime`) or the FIT world's, unchanged."""
+    if not regime.enabled:
+        return D.concat_partitions(raw_pairs), concepts
+    pairs, classes = regime_world(regime, data.image_size)
+    logger.info("backdoor: regime world, %d pairs, %d classes", len(pairs), len(classes))
+    return pairs, classes
 
 
 def prepare_pairs(
@@ -182,6 +200,19 @@ def select_models(results: pd.DataFrame, select: FromBlock[SelectParams]) -> pd.
     return select_points(results, list(select.asr_caps), select.selection_split)
 
 
+def estimate_effect(
+    pretrain_metrics: pd.DataFrame, selection: pd.DataFrame, select: FromBlock[SelectParams]
+) -> pd.DataFrame:
+    """The headline effect (cost gap of cleaning, MMCL+SSL minus MMCL pre-training) per cleaning
+    objective and ASR cap, with its bootstrap interval, the paper's, a verdict and the seeds
+    needed for 80 % power (:mod:`.effect`)."""
+    kept = R.kept_models(pretrain_metrics)
+    heldout = selection[selection["rule"] == "heldout"]
+    if heldout.empty or not {"mmcl", "mmcl_ssl"} <= set(kept["pretrain_objective"]):
+        return pd.DataFrame(columns=EFFECT_COLUMNS)
+    return effect_table(kept, heldout, list(select.asr_caps))[EFFECT_COLUMNS]
+
+
 def plot_accuracy_vs_asr(
     results: pd.DataFrame, select: FromBlock[SelectParams], attack: FromBlock[AttackParams]
 ) -> Any:
@@ -195,6 +226,7 @@ def write_report(  # noqa: PLR0913
     pretrain_metrics: pd.DataFrame,
     results: pd.DataFrame,
     selection: pd.DataFrame,
+    effect: pd.DataFrame,
     attack: FromBlock[AttackParams],
     pretrain: FromBlock[PretrainParams],
     clean: FromBlock[CleanParams],
@@ -227,6 +259,7 @@ def write_report(  # noqa: PLR0913
         "",
         *R.poisoned_section(kept, n_acc, n_asr),
         *R.cleaned_summary(kept, heldout, n_asr),
+        *effect_section(effect),
         "## Is cleaning harder after MMCL+SSL pre-training?",
         "",
         *finding(kept, heldout, select),

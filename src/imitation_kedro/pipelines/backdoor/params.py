@@ -201,9 +201,25 @@ class SelectParams(Params):
     selection_split: Literal["selection", "test"] = "selection"  # "test" = the paper's oracle
 
 
+class RegimeParams(Params):
+    """The backdoor's own miniature world in the paper's regime (:mod:`.regime`): many classes,
+    hard images, so zero-shot top-1 is far from saturation. Off: the FIT world's pairs as they are."""
+
+    enabled: bool = False
+    n_classes: int = Field(100, ge=2)  # paper: 1,000 ImageNet classes
+    pairs_per_class: int = Field(30, ge=1)  # captioned images naming each class
+    unlabelled_pairs: int = Field(0, ge=0)  # images whose caption names no class (web noise)
+    hue_jitter: float = Field(0.04, ge=0, le=0.5)  # of the colour wheel; classes 1/hues apart
+    noise: float = Field(40.0, ge=0)  # pixel noise sd (0-255)
+    filler_words: int = Field(3, ge=0)  # random vocabulary words per caption
+    vocabulary: int = Field(300, ge=1)  # filler vocabulary size
+    seed: int = 0
+
+
 class BackdoorParams(Params):
     """All parameters of the ``backdoor`` pipeline."""
 
+    regime: RegimeParams = Field(default_factory=RegimeParams)
     data: DataParams = Field(default_factory=DataParams)
     attack: AttackParams = Field(default_factory=AttackParams)
     model: ModelParams = Field(default_factory=lambda: ModelParams(name="RN50"))

@@ -20,20 +20,34 @@ WORLD_INPUTS = {
 
 def create_pipeline(**kwargs) -> Pipeline:
     """pairs -> poison -> EDA views -> pre-train per objective -> CleanCLIP grid -> select -> report."""
-    pipe = _pipeline()
     if current_env() in PAPER_ENVS:
-        return pipe
+        return _pipeline("raw_backdoor_pairs", "raw_backdoor_classes")
+    # miniature: the FIT world's pairs, or the backdoor's own paper-regime world (regime.py)
+    source = Node(
+        nodes.regime_pairs,
+        [
+            "raw_backdoor_pairs",
+            "raw_backdoor_classes",
+            "params:backdoor.regime",
+            "params:backdoor.data",
+        ],
+        ["int_backdoor_source_pairs", "int_backdoor_source_classes"],
+        name="regime_pairs",
+    )
+    pipe = Pipeline([source]) + _pipeline(
+        "int_backdoor_source_pairs", "int_backdoor_source_classes"
+    )
     return Pipeline(pipe, inputs=WORLD_INPUTS)
 
 
-def _pipeline() -> Pipeline:
+def _pipeline(pairs: str, classes: str) -> Pipeline:
     return Pipeline(
         [
             Node(
                 nodes.prepare_pairs,
                 [
-                    "raw_backdoor_pairs",
-                    "raw_backdoor_classes",
+                    pairs,
+                    classes,
                     "raw_backdoor_eval",
                     "params:backdoor.data",
                     "params:backdoor.attack",
@@ -95,6 +109,16 @@ def _pipeline() -> Pipeline:
                 name="select_models",
             ),
             Node(
+                nodes.estimate_effect,
+                [
+                    "out_backdoor_pretrain_metrics",
+                    "out_backdoor_selection",
+                    "params:backdoor.select",
+                ],
+                "out_backdoor_effect",
+                name="estimate_effect",
+            ),
+            Node(
                 nodes.plot_accuracy_vs_asr,
                 [
                     "out_backdoor_cleaning_results",
@@ -112,6 +136,7 @@ def _pipeline() -> Pipeline:
                     "out_backdoor_pretrain_metrics",
                     "out_backdoor_cleaning_results",
                     "out_backdoor_selection",
+                    "out_backdoor_effect",
                     "params:backdoor.attack",
                     "params:backdoor.pretrain",
                     "params:backdoor.clean",

@@ -43,7 +43,6 @@ def poisoned_section(kept: pd.DataFrame, n_acc: int, n_asr: int) -> list[str]:
             "test top-1 % [Wilson]": [wilson_cell(v, n_acc) for v in kept["test_acc1"]],
             "test ASR@1 % [Wilson]": [wilson_cell(v, n_asr) for v in kept["test_asr1"]],
             "selection ASR@1 %": [pct(v) for v in kept["selection_asr1"]],
-            "pairs/s": kept["pairs_per_s"].round(0).astype(int),
         }
     )
     across = pd.DataFrame(

@@ -22,7 +22,7 @@ import pandas as pd
 
 from .params import BackdoorParams, CleanParams
 from .source import PairSource, pair_source
-from .tracking import log_epoch, set_threads
+from .tracking import log_epoch, log_timing, set_threads
 
 logger = logging.getLogger(__name__)
 
@@ -207,12 +207,9 @@ def pretrain_run(
             f"pretrain.checkpoint_rule={p.checkpoint_rule!r} kept no epoch "
             f"(fixed_epoch={p.fixed_epoch}, epochs={p.optim.epochs})"
         )
+    log_timing(f"pretrain-{name}", result.pairs_per_s, result.seconds)
     for row in result.metrics:
-        row |= {
-            "pairs_per_s": result.pairs_per_s,
-            "train_s": result.seconds,
-            "kept": row["epoch"] == kept["epoch"],
-        } | ctx.source.reject_columns()
+        row |= {"kept": row["epoch"] == kept["epoch"]} | ctx.source.reject_columns()
     model = {
         "state_dict": kept["state"],
         "optimizer_state": result.optimizer_state,
@@ -319,9 +316,7 @@ def clean_run(
         optimizer_state=ckpt.get("optimizer_state") if c.load_optimizer_state else None,
         desc=run_name,
     )
+    log_timing(run_name, result.pairs_per_s, time.perf_counter() - t0)
     for row in result.metrics:
-        row |= {
-            "pairs_per_s": result.pairs_per_s,
-            "run_s": time.perf_counter() - t0,
-        } | ctx.source.reject_columns()
+        row |= ctx.source.reject_columns()
     return result.metrics

@@ -104,14 +104,14 @@ def check_ids(ids: pa.ChunkedArray | pa.Array, pid: str, column: str) -> np.ndar
 
 def _text_array(
     values: pa.ChunkedArray | pa.Array, pid: str, column: str, cast: bool = False
-) -> pa.Array:
-    """One contiguous (large_)string array; a caption column that is not text names the shard.
+) -> pa.Array | pa.ChunkedArray:
+    """A (large_)string column, chunks kept (not copied); a column that is not text names the shard.
 
     ``cast``: convert any castable column (e.g. integer URLs) to text instead of failing.
     """
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
     if pa.types.is_dictionary(values.type):
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
         values = values.dictionary_decode()
     kind = values.type
     textual = pa.types.is_string_view(kind) or pa.types.is_null(kind)
@@ -137,7 +137,10 @@ def _match_chunk(
     rows, conc = matcher.match(texts)
     if rows.size == 0 or len(columns) < 3:  # no hit, or counting only (no URL column)
         return chunk.num_rows, rows, conc, None, rows
-    hit_rows, string_row = np.unique(rows, return_inverse=True)
+    new_row = np.empty(rows.size, dtype=bool)  # rows come sorted from the matcher
+    new_row[0] = True
+    np.not_equal(rows[1:], rows[:-1], out=new_row[1:])
+    hit_rows, string_row = rows[new_row], np.cumsum(new_row) - 1
     take = pa.array(hit_rows)
     urls = _text_array(chunk.column(1), pid, columns[1], cast=True).take(take)
     strings = pa.table({"URL": urls, "TEXT": texts.take(take)})

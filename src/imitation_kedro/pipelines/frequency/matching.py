@@ -167,39 +167,51 @@ class CaptionMatcher:
     def match(
         self, texts: Sequence[object] | pa.Array | pa.ChunkedArray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Return sorted unique ``(row, concept_index)`` int64 arrays for ``texts``."""
-        arr = _as_string_array(texts)
-        if len(arr) == 0:
+        """Return sorted unique ``(row, concept_index)`` int64 arrays for ``texts``.
+
+        A chunked column is scanned chunk by chunk (each chunk's string buffer is contiguous), so
+        it is never copied into one array.
+        """
+        rows_parts, conc_parts, base = [], [], 0
+        for arr in _string_chunks(texts):
+            if len(arr):
+                rows, conc = self._match_array(arr)
+                rows_parts.append(rows + base)
+                conc_parts.append(conc)
+            base += len(arr)
+        if not rows_parts:
             return np.empty(0, np.int64), np.empty(0, np.int64)
+        return np.concatenate(rows_parts), np.concatenate(conc_parts)
+
+    def _match_array(self, arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        from imitation_kedro.pipelines.frequency.scanner import in_sorted, unique_int
+
         rows, pid, verify = self._scanner.scan(arr)
         if self._loose:
-            verify[:] = True
             other = np.flatnonzero(~pc.string_is_ascii(arr).to_numpy(zero_copy_only=False))
             rows = np.concatenate([rows, other])
             pid = np.concatenate([pid, np.zeros(other.size, np.int64)])
             verify = np.ones(rows.size, dtype=bool)
-        owner = np.append(self.patterns.owner, 0)  # the scanner's long-run rows: verified
+        owner = np.append(self.patterns.owner, 0)  # the scanner's verify-only rows
         conc = owner[pid]
+        n = self.n_concepts
         if self.nested_names == "longest" and rows.size:
-            key = np.unique(rows * self.n_concepts + conc)
-            several = np.flatnonzero(np.bincount(key // self.n_concepts) > 1)
-            verify = verify | np.isin(rows, several)
-        if not verify.any():  # every candidate decided by the scanner
-            key = np.unique(rows * self.n_concepts + conc)
-            return key // self.n_concepts, key % self.n_concepts
-        check = np.unique(rows[verify])
-        keep = ~np.isin(rows, check)
-        sure_rows, sure_conc = rows[keep], conc[keep]
-        texts_checked = arr.take(pa.array(check, type=pa.int64())).to_pylist() if check.size else []
-        v_rows, v_conc = [], []
-        for row, text in zip(check.tolist(), texts_checked, strict=True):
-            for c in self.concepts_in(text):
-                v_rows.append(row)
-                v_conc.append(c)
-        rows = np.concatenate([sure_rows, np.asarray(v_rows, dtype=np.int64)])
-        conc = np.concatenate([sure_conc, np.asarray(v_conc, dtype=np.int64)])
-        key = np.unique(rows * self.n_concepts + conc)
-        return key // self.n_concepts, key % self.n_concepts
+            key = unique_int(rows * n + conc)
+            several = np.flatnonzero(np.bincount(key // n) > 1)
+            verify = verify | in_sorted(rows, several)
+        if verify.any():
+            check = unique_int(rows[verify])
+            keep = ~in_sorted(rows, check)
+            texts_checked = arr.take(pa.array(check, type=pa.int64())).to_pylist()
+            v_rows, v_conc = [], []
+            for row, text in zip(check.tolist(), texts_checked, strict=True):
+                for c in self.concepts_in(text):
+                    v_rows.append(row)
+                    v_conc.append(c)
+            rows = np.concatenate([rows[keep], np.asarray(v_rows, dtype=np.int64)])
+            conc = np.concatenate([conc[keep], np.asarray(v_conc, dtype=np.int64)])
+        key = unique_int(rows * n + conc)
+        return key // n, key % n
 
     def concepts_in(self, text: object) -> set[int]:
         """Concept indices named by one caption, by the analyser itself (the exact rule)."""
@@ -220,9 +232,14 @@ class CaptionMatcher:
         return {c for _, _, c in found}
 
 
-def _as_string_array(texts: object) -> pa.Array:
+def _string_chunks(texts: object) -> list[pa.Array]:
+    """``texts`` as contiguous (large_)string arrays, nulls as empty text (chunks kept apart)."""
     if isinstance(texts, pa.ChunkedArray):
-        texts = texts.combine_chunks()
+        return [_as_string_array(chunk) for chunk in texts.chunks]
+    return [_as_string_array(texts)]
+
+
+def _as_string_array(texts: object) -> pa.Array:
     if not isinstance(texts, pa.Array):
         values = [t if isinstance(t, str) else None for t in texts]  # type: ignore[union-attr]
         texts = pa.array(values, type=pa.large_string())
@@ -233,4 +250,4 @@ def _as_string_array(texts: object) -> pa.Array:
             texts = texts.cast(pa.large_string())
         else:
             raise MatchingError(f"caption column must hold strings, got arrow type {texts.type}")
-    return pc.fill_null(texts, "")
+    return pc.fill_null(texts, "") if texts.null_count else texts

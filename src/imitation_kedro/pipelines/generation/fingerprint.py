@@ -17,6 +17,9 @@ from typing import Any
 RECORD_KEY = "imitation_kedro.render"
 """PNG text key (and ``image.info`` key) of the JSON render record."""
 
+PIXELS_KEY = "imitation_kedro.pixels_sha256"
+"""PNG text key of the image's :func:`pixels_sha256`, so resume needs no pixel decoding."""
+
 DETERMINING = (
     "weights_sha256",
     "pipeline_class",

@@ -17,7 +17,12 @@ import pandas as pd
 from imitation_kedro.core.progress import progress
 from imitation_kedro.models.schedulers import make_scheduler
 from imitation_kedro.models.t2i_render import render_batch  # noqa: F401
-from imitation_kedro.pipelines.generation.fingerprint import RECORD_KEY, dump_record, pixels_sha256
+from imitation_kedro.pipelines.generation.fingerprint import (
+    PIXELS_KEY,
+    RECORD_KEY,
+    dump_record,
+    pixels_sha256,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -248,8 +253,9 @@ class BatchRenderer:
             if record.get("width") is None:  # the pipeline's own size: record what it made
                 record = {**record, "width": image.size[0], "height": image.size[1]}
             image.info[RECORD_KEY] = dump_record(record)
+            image.info[PIXELS_KEY] = pixels_sha256(image)
             self._log.images.setdefault(path, {}).update(
-                record=record, pixels_sha256=pixels_sha256(image)
+                record=record, pixels_sha256=image.info[PIXELS_KEY]
             )
         return image
 

@@ -14,7 +14,13 @@ from typing import Any
 
 import pandas as pd
 
-from imitation_kedro.pipelines.generation.fingerprint import dump_record, pixels_sha256, read_record
+from imitation_kedro.datasets.png_header import PngHeader
+from imitation_kedro.pipelines.generation.fingerprint import (
+    PIXELS_KEY,
+    dump_record,
+    pixels_sha256,
+    read_record,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +50,11 @@ def _strict_decoding() -> Iterator[None]:
 def image_status(path: str, loader: Callable[[], Any] | None) -> tuple[str, str, str, str]:
     """``(status, reason, stored render record JSON, pixels hash)`` of one planned image.
 
-    An image counts as existing only when it decodes completely; whether its render record
-    still matches the model and settings is decided once the model is loaded
+    ``loader`` gives a :class:`~imitation_kedro.datasets.png_header.PngHeader` (the catalog's
+    ``int_existing_generated_images``: text chunks only, no pixels decoded) or an image. A header
+    counts as existing when the file is complete (ends with IEND) and carries its pixel hash; an
+    older file without one, or an image, only when it decodes completely. Whether its render
+    record still matches the model and settings is decided once the model is loaded
     (``generate_images``), where a mismatch makes it ``stale``.
     """
     if loader is None:
@@ -53,11 +62,20 @@ def image_status(path: str, loader: Callable[[], Any] | None) -> tuple[str, str,
     try:
         with _strict_decoding():
             image = loader()
-            image.load()
+            pixels = None
+            if isinstance(image, PngHeader):
+                if not image.complete:
+                    raise OSError("truncated: the file does not end with PNG's IEND chunk")
+                pixels = image.info.get(PIXELS_KEY)
+                if not pixels:  # written before the pixel hash was stored in the file
+                    image = image.decode()
+            if not pixels:
+                image.load()
+                pixels = pixels_sha256(image)
     except Exception as exc:  # noqa: BLE001 - any decode failure means "write it again"
         return CORRUPT, f"{type(exc).__name__}: {exc}", "", ""
     record = read_record(image)
-    return EXISTING, "", dump_record(record) if record else "", pixels_sha256(image)
+    return EXISTING, "", dump_record(record) if record else "", pixels
 
 
 def mark_existing(rows: pd.DataFrame, existing: dict[str, Callable[[], Any]]) -> pd.DataFrame:

@@ -1,0 +1,116 @@
+"""Benchmark: where the caption scanner's Hyperscan time goes (CPU seconds, one thread).
+
+Scans one 250,000-caption chunk of ``bench_caption_count.py``'s synthetic corpus with the
+scanner's exact phrase patterns and with variants that are *not* exact, only to show the cost
+of each ingredient, all measured in the same run (best of ``--repeat``):
+
+* ``exact`` -- the patterns :class:`PhraseScanner` compiles (``standard`` analyser);
+* ``exact, no callback`` -- the same scan without the per-match Python callback;
+* ``+ K/İ alternatives`` -- the patterns before the rare case forms got their own flag pattern;
+* ``single-char gaps`` -- multi-token names with a fixed one-byte gap (the variable-length gap
+  between tokens is what costs Hyperscan most);
+* ``literals`` -- each name as one ASCII-caseless literal, with and without the callback.
+
+    .venv/bin/python tests/benchmarks/bench_scanner_patterns.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from array import array
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_caption_count import prepare_data  # noqa: E402
+
+
+def _scan_cpu(exprs: list[bytes], flags: int, view: memoryview, callback: bool, repeat: int):
+    import hyperscan
+
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    db.compile(expressions=exprs, ids=list(range(len(exprs))), flags=flags)
+    scratch = hyperscan.Scratch(db)
+    best, n = float("inf"), 0
+    for _ in range(repeat):
+        found = array("q")
+
+        def on_match(pid: int, _s: int, end: int, _f: int, _c: object, push=found.extend) -> None:
+            push((pid, end))
+
+        start = time.thread_time()
+        db.scan(view, match_event_handler=on_match if callback else None, scratch=scratch)
+        best, n = min(best, time.thread_time() - start), len(found) // 2
+    return best, n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=250_000)
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    from imitation_kedro.pipelines.frequency import scanner as sc
+    from imitation_kedro.pipelines.frequency.matching import build_patterns
+
+    with tempfile.TemporaryDirectory(prefix="bench_scanner_") as tmp:
+        concepts, paths = prepare_data(Path(tmp), args.rows, 1000)
+        texts = pq.read_table(paths[0], columns=["TEXT"]).column(0).combine_chunks()
+    phrases = build_patterns(concepts, True).phrases
+    toks = [tuple(p.split(" ")) for p in phrases]
+    empty = pa.scalar(b"", pa.large_binary())
+    mark = pa.scalar(sc.ROW_MARK, pa.large_binary())
+    wrapped = pc.binary_join_element_wise(empty, texts.cast(pa.large_binary()), empty, mark)
+    view = memoryview(wrapped.buffers()[2])
+    exact = [sc.phrase_pattern(t)[0].encode() for t in toks]
+    gap = r"[^A-Za-z0-9_\xff.:']"
+    single = [
+        (
+            sc._edge_re(t[0][0], True)
+            + gap.join("".join(sc._char_re(ch) for ch in tok) for tok in t)
+            + sc._edge_re(t[-1][-1], False)
+        ).encode()
+        for t in toks
+    ]
+    literal = [sc._bytes_re(" ".join(t)).encode() for t in toks]
+
+    def with_rare(ch: str) -> str:  # the character class before the rare-form flag pattern
+        options = (ch, *sc._preimages().get(ch, ()))
+        if all(len(o.encode("utf-8")) == 1 for o in options):
+            return "[" + "".join(sc._bytes_re(o) for o in options) + "]"
+        return "(?:" + "|".join(sc._bytes_re(o) for o in options) + ")"
+
+    original = sc._char_re
+    sc._char_re = with_rare
+    try:
+        old = [sc.phrase_pattern(t)[0].encode() for t in toks]
+    finally:
+        sc._char_re = original
+    import hyperscan
+
+    runs = [
+        ("exact", exact, 0, True),
+        ("exact, no callback", exact, 0, False),
+        ("exact + K/İ alternatives", old, 0, True),
+        ("single-char gaps (not exact)", single, 0, True),
+        ("literals (not exact)", literal, hyperscan.HS_FLAG_CASELESS, True),
+        ("literals, no callback", literal, hyperscan.HS_FLAG_CASELESS, False),
+    ]
+    print(f"{len(texts):,} captions, {len(view) / 1e6:.1f} MB, {len(toks)} phrases")
+    base = None
+    for name, exprs, flags, callback in runs:
+        cpu, n = _scan_cpu(exprs, flags, view, callback, args.repeat)
+        base = base or cpu
+        print(
+            f"{name:32s} {cpu:.4f} s CPU  {len(view) / cpu / 1e6:6.0f} MB/s  "
+            f"{cpu / base:.2f}x exact  matches {n:,}"
+        )
+
+
+if __name__ == "__main__":
+    main()
