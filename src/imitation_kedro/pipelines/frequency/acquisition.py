@@ -77,6 +77,28 @@ def download_requests(hits: pd.DataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- reading shards
+def load_shard(pid: str, loader: Callable[[], Any] | Any) -> pd.DataFrame:
+    """One img2dataset shard with a string ``key`` (img2dataset runs keep our key as
+    ``sample_key``); a shard that is not parquet or lacks ``key``/``status``/``png`` raises,
+    naming the shard."""
+    try:
+        data = loader() if callable(loader) else loader
+    except Exception as exc:  # noqa: BLE001 - re-raised naming the shard
+        raise AcquisitionError(
+            f"image shard {pid!r} could not be read as parquet: {type(exc).__name__}: {exc}"
+        ) from exc
+    if "sample_key" in data.columns:
+        data = data.drop(columns=["key"], errors="ignore").rename(columns={"sample_key": "key"})
+    missing = [c for c in ("key", "status", "png") if c not in data.columns]
+    if missing:
+        raise AcquisitionError(
+            f"image shard {pid!r} lacks column(s) {missing}; columns found: {list(data.columns)}"
+        )
+    data = data.copy()
+    data["key"] = data["key"].astype(str)
+    return data
+
+
 def read_shards(partitions: Mapping[str, Callable[[], Any]], wanted: set[str]) -> pd.DataFrame:
     """Rows of img2dataset shards whose key is in ``wanted`` (shard by shard; last copy wins).
 
@@ -86,25 +108,10 @@ def read_shards(partitions: Mapping[str, Callable[[], Any]], wanted: set[str]) -
     """
     parts: list[pd.DataFrame] = []
     for pid in progress(sorted(partitions), desc="image shards", unit="shard"):
-        loader = partitions[pid]
-        try:
-            data = loader() if callable(loader) else loader
-        except Exception as exc:  # noqa: BLE001 - re-raised naming the shard
-            raise AcquisitionError(
-                f"image shard {pid!r} could not be read as parquet: {type(exc).__name__}: {exc}"
-            ) from exc
-        if "sample_key" in data.columns:
-            data = data.drop(columns=["key"], errors="ignore").rename(columns={"sample_key": "key"})
-        missing = [c for c in ("key", "status", "png") if c not in data.columns]
-        if missing:
-            raise AcquisitionError(
-                f"image shard {pid!r} lacks column(s) {missing}; columns found: {list(data.columns)}"
-            )
-        keys = data["key"].astype(str)
-        take = data[keys.isin(wanted).to_numpy()].copy()
+        data = load_shard(pid, partitions[pid])
+        take = data[data["key"].isin(wanted).to_numpy()].copy()
         if take.empty:
             continue
-        take["key"] = take["key"].astype(str)
         for col in SHARD_COLUMNS:
             if col not in take.columns:
                 take[col] = None

@@ -30,6 +30,7 @@ from imitation_kedro.pipelines.frequency.acquisition import (
     REJECT_COLUMNS,
     AcquisitionError,
     clean_images,
+    load_shard,
 )
 from imitation_kedro.pipelines.frequency.params import AcquisitionParams
 
@@ -44,30 +45,11 @@ _CLEAN_SCHEMA = pa.schema(
 )
 
 
-def _load(pid: str, loader: Callable[[], Any] | Any) -> pd.DataFrame:
-    try:
-        data = loader() if callable(loader) else loader
-    except Exception as exc:  # noqa: BLE001 - re-raised naming the shard
-        raise AcquisitionError(
-            f"image shard {pid!r} could not be read as parquet: {type(exc).__name__}: {exc}"
-        ) from exc
-    if "sample_key" in data.columns:  # img2dataset runs keep our key as sample_key
-        data = data.drop(columns=["key"], errors="ignore").rename(columns={"sample_key": "key"})
-    missing = [c for c in ("key", "status", "png") if c not in data.columns]
-    if missing:
-        raise AcquisitionError(
-            f"image shard {pid!r} lacks column(s) {missing}; columns found: {list(data.columns)}"
-        )
-    data = data.copy()
-    data["key"] = data["key"].astype(str)
-    return data
-
-
 def choose_sources(partitions: Mapping[str, Callable[[], Any]], wanted: set[str]) -> dict[str, str]:
     """Requested key -> the raw shard that supplies it (success first, then the last shard)."""
     best: dict[str, tuple[int, str]] = {}
     for pid in progress(sorted(partitions), desc="image shards (keys)", unit="shard"):
-        data = _load(pid, partitions[pid])
+        data = load_shard(pid, partitions[pid])
         take = data.loc[data["key"].isin(wanted).to_numpy(), ["key", "status"]]
         del data
         for key, status in zip(take["key"], take["status"], strict=True):
@@ -98,7 +80,7 @@ def collect_clean(
             )
         )
     for n, pid in enumerate(progress(sorted(by_shard), desc="clean shards", unit="shard")):
-        data = _load(pid, partitions[pid])
+        data = load_shard(pid, partitions[pid])
         keys = set(by_shard[pid])
         found = data[data["key"].isin(keys).to_numpy()]
         ok = (found["status"] == "success").astype(int)  # within a shard: a successful copy
