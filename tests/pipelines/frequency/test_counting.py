@@ -132,3 +132,53 @@ def test_streaming_bottom_k_equals_global_bottom_k(cap):
     want = keep_lowest(pd.concat(frames, ignore_index=True), cap).reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want)
     assert (sample.cutoff < np.iinfo(np.int64).max).all()  # early drops were active
+
+
+def _shard_folder(tmp_path, world, n_shards=4):
+    folder = tmp_path / "laion"
+    folder.mkdir()
+    frame = world["captions_frame"]
+    for k in range(n_shards):
+        frame.iloc[k::n_shards].reset_index(drop=True).to_parquet(folder / f"part-{k:05d}.parquet")
+    return PartitionedDataset(
+        path=str(folder), dataset="pandas.ParquetDataset", filename_suffix=".parquet"
+    )
+
+
+def test_worker_processes_threads_and_one_worker_give_identical_tables(tmp_path, world, caplog):
+    ds = _shard_folder(tmp_path, world)
+    results = {}
+    for name, matching in {
+        "processes": {"parallel": "processes", "workers": 2},
+        "threads": {"parallel": "threads", "workers": 2},
+        "one": {"workers": 1},
+    }.items():
+        p = _params(**matching)
+        phrases = build_concept_phrases(world["raw_concepts"], p.matching)
+        with caplog.at_level("INFO", logger="imitation_kedro.pipelines.frequency.local_engine"):
+            results[name] = count_captions(ds.load(), phrases, p.matching, p.sampling)
+    assert "2 worker processes" in caplog.text and "2 threads" in caplog.text
+    truth = world["raw_ground_truth"].set_index("concept")["true_caption_count"]
+    counts, hits = results["processes"]
+    assert counts.set_index("concept")["captions"].to_dict() == truth.to_dict()
+    assert len(hits) > 0
+    for other in ("threads", "one"):
+        pd.testing.assert_frame_equal(counts, results[other][0])
+        pd.testing.assert_frame_equal(hits, results[other][1])
+
+
+def test_loaders_that_cannot_be_pickled_run_in_threads_and_say_why(world, caplog):
+    with caplog.at_level("INFO", logger="imitation_kedro.pipelines.frequency.local_engine"):
+        counts, _ = _count(world, workers=2)  # lambdas: they cannot travel to a process
+    assert "2 threads (the loader of shard" in caplog.text
+    truth = world["raw_ground_truth"].set_index("concept")["true_caption_count"]
+    assert counts.set_index("concept")["captions"].to_dict() == truth.to_dict()
+
+
+def test_a_bad_shard_in_a_worker_process_is_named(tmp_path, world):
+    ds = _shard_folder(tmp_path, world, n_shards=3)
+    (tmp_path / "laion" / "part-00001.parquet").write_text("this is not parquet")
+    p = _params(parallel="processes", workers=2)
+    phrases = build_concept_phrases(world["raw_concepts"], p.matching)
+    with pytest.raises(MatchingError, match="'part-00001' could not be read as parquet"):
+        count_captions(ds.load(), phrases, p.matching, p.sampling)

@@ -338,3 +338,21 @@ def test_unique_int_and_in_sorted_are_numpy_unique_and_isin():
         assert unique_int(keys).tolist() == np.unique(keys).tolist()
         probe = rng.integers(-5, 400, 300)
         assert in_sorted(probe, unique_int(keys)).tolist() == np.isin(probe, keys).tolist()
+
+
+def test_a_pickled_scanner_carries_its_database_and_scans_the_same():
+    import pickle
+
+    import numpy as np
+
+    from imitation_kedro.pipelines.frequency.scanner import PhraseScanner
+
+    scanner = PhraseScanner([("claude", "monet"), ("ray",)])
+    texts = pa.array(
+        ["Claude  Monet, garden", "ray-ban", "x claude_monet", "", "Ray", "Claude.Monet"]
+    )
+    copy = pickle.loads(pickle.dumps(scanner))
+    for got, want in zip(copy.scan(texts), scanner.scan(texts), strict=True):
+        np.testing.assert_array_equal(got, want)
+    rows, pid, _ = scanner.scan(texts)
+    assert list(zip(rows.tolist(), pid.tolist(), strict=True)) == [(0, 0), (1, 1), (4, 1)]

@@ -1,29 +1,34 @@
-"""Single-machine caption counting: stream shards in bounded-size chunks, all concepts per pass.
+"""Single-machine caption counting: shards matched in parallel worker processes, all concepts per pass.
 
-Shards are handled as Arrow tables (no Python object per caption): the next shard is read in a
-background thread, ``matching.batch_rows``-row chunks are matched by ``matching.threads`` worker
-threads (:class:`~imitation_kedro.pipelines.frequency.matching.CaptionMatcher`), and counts and
-the hit sample (:mod:`~imitation_kedro.pipelines.frequency.sampling`) are folded in chunk order.
-Memory: two shards, the chunks in flight, and the sample (see
+Each worker reads one caption shard at a time as Arrow (no Python object per caption), matches it
+in ``matching.batch_rows``-row chunks (:class:`~imitation_kedro.pipelines.frequency.matching.CaptionMatcher`)
+and returns its per-concept counts and hits; this process folds shard results in shard order into
+the counts and the hit sample (:mod:`~imitation_kedro.pipelines.frequency.sampling`).
+
+Processes, not threads: Hyperscan re-takes the GIL for every match, so threads scanning at once
+queue on it. ``matching.parallel: threads`` (or shard loaders that cannot be pickled, e.g.
+lambdas) runs the same work in threads of this process. Results do not depend on either choice or
+on ``matching.workers``. Memory: one shard per worker plus the ones queued, and the sample (see
 :class:`~imitation_kedro.pipelines.frequency.sampling.BottomK`).
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import multiprocessing
+import pickle
+import sys
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from imitation_kedro.core.progress import progress
+from imitation_kedro.core.threads import available_cores
 from imitation_kedro.pipelines.frequency.matching import CaptionMatcher, MatchingError, PatternTable
 from imitation_kedro.pipelines.frequency.params import MatchingParams, SamplingParams
 from imitation_kedro.pipelines.frequency.sampling import (
@@ -32,123 +37,13 @@ from imitation_kedro.pipelines.frequency.sampling import (
     hit_priority,
     hits_frame,
 )
+from imitation_kedro.pipelines.frequency.shard_matching import (
+    ShardResult,
+    init_worker,
+    match_shard,
+)
 
 logger = logging.getLogger(__name__)
-
-
-def _load_partition(pid: str, loader: Callable[[], Any] | Any, columns: list[str]) -> pa.Table:
-    """Load one caption shard as an Arrow table of ``columns``; errors name the shard."""
-    try:
-        data = loader() if callable(loader) else loader
-    except Exception as exc:  # noqa: BLE001 - re-raised with the shard named
-        raise MatchingError(
-            f"caption shard {pid!r} could not be read as parquet: {type(exc).__name__}: {exc}"
-        ) from exc
-    if not isinstance(data, pa.Table | pd.DataFrame):
-        raise MatchingError(f"caption shard {pid!r} loaded as {type(data).__name__}, not a table")
-    found = list(data.column_names if isinstance(data, pa.Table) else data.columns)
-    missing = [c for c in columns if c not in found]
-    if missing:
-        raise MatchingError(
-            f"caption shard {pid!r} lacks column(s) {missing}; columns found: "
-            f"{found} (set frequency.matching.*_column)"
-        )
-    if isinstance(data, pa.Table):
-        return data.select(columns)
-    arrays = []
-    for col in columns:
-        try:
-            arrays.append(pa.array(data[col], from_pandas=True))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
-            raise MatchingError(
-                f"caption shard {pid!r}: column {col!r} is not text or integers: {exc}"
-            ) from exc
-    return pa.table(arrays, names=columns)
-
-
-def iter_caption_chunks(
-    partitions: Mapping[str, Callable[[], Any]], columns: list[str], batch_rows: int
-) -> Iterator[tuple[str, pa.Table]]:
-    """Yield ``(partition_id, chunk)`` Arrow tables of ``columns``, partition by partition.
-
-    Partitions come in id order. The next shard is read in a background thread while the current
-    one is matched (parquet decoding and the matcher's Arrow kernels release the GIL), so at most
-    two shards are in memory. Raises :class:`MatchingError` naming the partition when it cannot
-    be read as parquet or lacks a column (listing the columns it has).
-    """
-    if not partitions:
-        raise MatchingError("raw_laion_captions has no partitions: no caption shards to count")
-    ids = sorted(partitions)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="caption-shard") as pool:
-        ahead = pool.submit(_load_partition, ids[0], partitions[ids[0]], columns)
-        for k, pid in enumerate(progress(ids, desc="caption shards", unit="shard")):
-            data = ahead.result()
-            if k + 1 < len(ids):
-                ahead = pool.submit(_load_partition, ids[k + 1], partitions[ids[k + 1]], columns)
-            for lo in range(0, data.num_rows, batch_rows):
-                yield pid, data.slice(lo, batch_rows)
-            del data
-
-
-def check_ids(ids: pa.ChunkedArray | pa.Array, pid: str, column: str) -> np.ndarray:
-    """Caption ids as int64; a null or non-integer id is an error naming the shard."""
-    if ids.null_count or (pa.types.is_floating(ids.type) and pc.any(pc.is_nan(ids)).as_py()):
-        raise MatchingError(f"caption shard {pid!r}: column {column!r} has null ids")
-    try:
-        return np.asarray(ids.cast(pa.int64()), dtype=np.int64)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError, ValueError) as exc:
-        raise MatchingError(
-            f"caption shard {pid!r}: column {column!r} is not integer: {exc}"
-        ) from exc
-
-
-def _text_array(
-    values: pa.ChunkedArray | pa.Array, pid: str, column: str, cast: bool = False
-) -> pa.Array | pa.ChunkedArray:
-    """A (large_)string column, chunks kept (not copied); a column that is not text names the shard.
-
-    ``cast``: convert any castable column (e.g. integer URLs) to text instead of failing.
-    """
-    if pa.types.is_dictionary(values.type):
-        if isinstance(values, pa.ChunkedArray):
-            values = values.combine_chunks()
-        values = values.dictionary_decode()
-    kind = values.type
-    textual = pa.types.is_string_view(kind) or pa.types.is_null(kind)
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return values
-    try:
-        if textual or cast:
-            return values.cast(pa.large_string())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise MatchingError(
-            f"caption shard {pid!r}: column {column!r} cannot be read as text: {exc}"
-        ) from exc
-    raise MatchingError(f"caption shard {pid!r}: column {column!r} is not text (arrow type {kind})")
-
-
-def _match_chunk(
-    matcher: CaptionMatcher, pid: str, chunk: pa.Table, columns: list[str]
-) -> tuple[int, np.ndarray, np.ndarray, pa.Table | None, np.ndarray]:
-    """Match one chunk: (rows, hit ids, hit concepts, URL/TEXT of the hit rows, hit -> row)."""
-    id_col, text_col = columns[0], columns[-1]
-    ids = check_ids(chunk.column(0), pid, id_col)
-    texts = _text_array(chunk.column(len(columns) - 1), pid, text_col)
-    rows, conc = matcher.match(texts)
-    if rows.size == 0 or len(columns) < 3:  # no hit, or counting only (no URL column)
-        return chunk.num_rows, rows, conc, None, rows
-    new_row = np.empty(rows.size, dtype=bool)  # rows come sorted from the matcher
-    new_row[0] = True
-    np.not_equal(rows[1:], rows[:-1], out=new_row[1:])
-    hit_rows, string_row = rows[new_row], np.cumsum(new_row) - 1
-    take = pa.array(hit_rows)
-    urls = _text_array(chunk.column(1), pid, columns[1], cast=True).take(take)
-    strings = pa.table({"URL": urls, "TEXT": texts.take(take)})
-    return chunk.num_rows, ids[rows], conc, strings, string_row
-
-
-def _threads(requested: int) -> int:
-    return requested or max(1, min(8, os.cpu_count() or 1))
 
 
 def count_local(
@@ -157,13 +52,13 @@ def count_local(
     mp: MatchingParams,
     sampling: SamplingParams | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Count captions per concept and keep a seeded sample of hits, streaming the shards.
+    """Count captions per concept and keep a seeded sample of hits, shards matched in parallel.
 
-    ``sampling`` None: counts only (the URL column is not read; the hit table is empty).
-
-    Chunks are matched by ``matching.threads`` worker threads (at most twice that many chunks in
-    flight); counts and the sample are folded in chunk order in this thread.
+    ``sampling`` None: counts only (only the caption column is read; the hit table is empty).
+    Raises :class:`MatchingError` naming the shard that cannot be read or lacks a column.
     """
+    if not partitions:
+        raise MatchingError("raw_laion_captions has no partitions: no caption shards to count")
     keep_hits = sampling is not None
     sampling = sampling or SamplingParams()
     patterns = replace(patterns, analyzer=mp.analyzer)
@@ -172,33 +67,90 @@ def count_local(
     sample = BottomK(len(patterns.concepts), sampling.max_images)
     counts = np.zeros(len(patterns.concepts), dtype=np.int64)
     n_rows = 0
-    cols = [mp.id_column, mp.url_column, mp.caption_column]
-    if not keep_hits:
-        cols = [mp.id_column, mp.caption_column]
-    workers = _threads(mp.threads)
+    cols = [mp.id_column, mp.url_column, mp.caption_column] if keep_hits else [mp.caption_column]
+    ids = sorted(partitions)
+    pool, in_processes, workers = _executor(mp, matcher, partitions, len(ids))
     in_flight: deque[Future] = deque()
-
-    def fold(future: Future) -> None:
-        nonlocal n_rows
-        n, sid, conc, strings, string_row = future.result()
-        n_rows += n
-        counts[:] += np.bincount(conc, minlength=counts.size)
-        if strings is not None:
-            sample.add_hits(conc, hit_priority(sid, salts[conc]), sid, strings, string_row)
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="caption-match") as pool:
+    ahead = 2 * workers  # shards queued: every worker finds its next shard waiting
+    with pool:
         try:
-            for pid, chunk in iter_caption_chunks(partitions, cols, mp.batch_rows):
-                in_flight.append(pool.submit(_match_chunk, matcher, pid, chunk, cols))
-                while len(in_flight) > 2 * workers or (in_flight and in_flight[0].done()):
-                    fold(in_flight.popleft())
-            while in_flight:
-                fold(in_flight.popleft())
+            for pid in ids[:ahead]:
+                in_flight.append(_submit(pool, in_processes, matcher, pid, partitions, cols, mp))
+            for k, _ in enumerate(progress(ids, desc="caption shards", unit="shard")):
+                result: ShardResult = in_flight.popleft().result()
+                if k + ahead < len(ids):
+                    nxt = ids[k + ahead]
+                    in_flight.append(
+                        _submit(pool, in_processes, matcher, nxt, partitions, cols, mp)
+                    )
+                n_rows += result.rows
+                counts += result.counts
+                if keep_hits and result.concepts.size:
+                    sid, conc = result.sample_ids, result.concepts
+                    prio = hit_priority(sid, salts[conc])
+                    sample.add_hits(conc, prio, sid, result.strings, result.string_row)
         finally:
             for future in in_flight:
                 future.cancel()
     logger.info("matched %d captions against %d concepts", n_rows, len(patterns.concepts))
     return counts_frame(patterns, counts, n_rows), hits_frame(patterns, sample)
+
+
+def _submit(
+    pool: Executor,
+    in_processes: bool,
+    matcher: CaptionMatcher,
+    pid: str,
+    partitions: Mapping[str, Any],
+    cols: list[str],
+    mp: MatchingParams,
+) -> Future:
+    own = None if in_processes else matcher  # worker processes hold their own copy
+    return pool.submit(match_shard, own, pid, partitions[pid], cols, mp.batch_rows)
+
+
+def _executor(
+    mp: MatchingParams, matcher: CaptionMatcher, partitions: Mapping[str, Any], n_shards: int
+) -> tuple[Executor, bool, int]:
+    """(pool, whether it is processes, workers): processes when they can help and the shard
+    loaders can travel, else threads."""
+    workers = max(1, min(mp.workers or min(8, available_cores()), n_shards))
+    why_not = _why_not_processes(mp, workers, partitions)
+    if why_not is None:
+        logger.info("caption shards: %d worker processes", workers)
+        pool = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=init_worker,
+            initargs=(matcher,),
+        )
+        return pool, True, workers
+    if workers > 1:
+        logger.info("caption shards: %d threads (%s)", workers, why_not)
+    return ThreadPoolExecutor(workers, thread_name_prefix="caption-shard"), False, workers
+
+
+def _why_not_processes(
+    mp: MatchingParams, workers: int, partitions: Mapping[str, Any]
+) -> str | None:
+    """None when worker processes can be used, else the reason (logged)."""
+    if mp.parallel == "threads":
+        return "frequency.matching.parallel: threads"
+    if workers < 2:
+        return "one worker"
+    if sys.platform != "linux":
+        # fork re-imports nothing (a forkserver or spawn start re-runs the caller's script)
+        return "worker processes are started by fork, on Linux only"
+    if multiprocessing.current_process().daemon:
+        return "this process is itself a daemon worker and cannot start processes"
+    for pid, loader in partitions.items():
+        if not callable(loader):
+            return f"shard {pid!r} is already in memory"
+        try:
+            pickle.dumps(loader)
+        except Exception as exc:  # noqa: BLE001 - any pickling failure means: stay in-process
+            return f"the loader of shard {pid!r} cannot be sent to a process ({type(exc).__name__})"
+    return None
 
 
 def counts_frame(patterns: PatternTable, counts: np.ndarray, n_rows: int) -> pd.DataFrame:

@@ -25,9 +25,11 @@ class MatchingParams(Params):
     # loose: the older letter/digit-run rule (splits claude_monet, art:claude): recall studies only.
     analyzer: Literal["standard", "loose"] = "standard"
     batch_rows: int = Field(200_000, ge=1)  # captions per scan chunk (bounds local-engine memory)
-    # Local engine: chunks matched at once in threads (Hyperscan, Arrow and numpy release the GIL);
-    # 0 = one per CPU core, at most 8. Results do not depend on it.
-    threads: int = Field(0, ge=0)
+    # Local engine: shards matched at once; 0 = one per CPU core this process may use, at most 8.
+    # processes: Hyperscan re-takes the GIL per match, so threads queue (threads: in this process,
+    # also used when the shard loaders cannot be pickled). Results depend on neither setting.
+    workers: int = Field(0, ge=0)
+    parallel: Literal["processes", "threads"] = "processes"
 
 
 class SamplingParams(Params):

@@ -4,7 +4,7 @@ Each phrase (its analyser tokens) becomes one byte-level pattern: every token ch
 any code point whose simple lower case is that character, and between and around the tokens the
 pattern encodes UAX#29's word-boundary rules for ASCII text (``_`` and letters/digits join,
 ``. : '`` join letters, ``. , ; '`` join digits). The rows of a chunk are scanned as one buffer,
-each wrapped in ``0xFF`` bytes (never valid UTF-8, and outside every separator class, so no match
+separated by ``0xFF`` bytes (never valid UTF-8, and outside every separator class, so no match
 crosses a row).
 
 What is exact and what is verified:
@@ -169,45 +169,49 @@ class PhraseScanner:
             scratch = self._local.scratch = self._hs.Scratch(self._db)
         return scratch
 
+    def __getstate__(self) -> dict:
+        """Pickled with its compiled database, so worker processes never recompile it."""
+        return {"n": self.n, "simple": self.simple, "db": self._hs.dumpb(self._db)}
+
+    def __setstate__(self, state: dict) -> None:
+        import hyperscan
+
+        self.n, self.simple, self._hs = state["n"], state["simple"], hyperscan
+        self._db = hyperscan.loadb(state["db"], mode=hyperscan.HS_MODE_BLOCK)
+        self._local = threading.local()
+
     def scan(self, arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Candidate ``(row, phrase)`` pairs of ``arr`` (sorted) and whether each needs verification.
 
         ``phrase == n_phrases`` marks a row to verify that has no candidate (a long token run or
         a rare case form).
         """
-        wrapped = pc.binary_join_element_wise(
-            pa.scalar(b"", pa.large_binary()),
-            arr.cast(pa.large_binary()),
-            pa.scalar(b"", pa.large_binary()),
-            pa.scalar(ROW_MARK, pa.large_binary()),
-        )
-        offsets = np.frombuffer(wrapped.buffers()[1], dtype=np.int64)[
-            wrapped.offset : wrapped.offset + len(wrapped) + 1
-        ]
-        data = wrapped.buffers()[2]
-        found = array("q")  # (phrase, end) pairs, flat
-        if data is not None and offsets[-1] > offsets[0]:
-            push = found.extend
-
-            def on_match(pid: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
-                push((pid, end))
-
-            view = memoryview(data)[offsets[0] : offsets[-1]]
-            self._db.scan(view, match_event_handler=on_match, scratch=self._scratch())
-        long_rows = _long_run_rows(wrapped, offsets)
+        data, marks = marked_buffer(arr)
+        found = array("q")  # end << 32 | phrase, one per match
+        if len(arr):
+            push = found.append
+            self._db.scan(
+                data,
+                match_event_handler=lambda pid, _start, end, _flags, _ctx: push(end << 32 | pid),
+                scratch=self._scratch(),
+            )
+        long_rows = _long_run_rows(data, marks)
         if not found and not long_rows.size:
             empty = np.empty(0, np.int64)
             return empty, empty, np.empty(0, bool)
         n = self.n
-        pairs = np.frombuffer(found, dtype=np.int64).reshape(-1, 2)
-        rows = np.searchsorted(offsets[1:] - offsets[0], pairs[:, 1] - 1, side="right")
-        key = unique_int(np.concatenate([rows * (n + 1) + pairs[:, 0], long_rows * (n + 1) + n]))
+        packed = np.frombuffer(found, dtype=np.int64)
+        # A match's last byte lies inside its row or is the mark after it (a trailing edge).
+        rows = np.searchsorted(marks[1:], (packed >> 32) - 1, side="left")
+        key = unique_int(
+            np.concatenate([rows * (n + 1) + (packed & 0xFFFFFFFF), long_rows * (n + 1) + n])
+        )
         rows, pid = key // (n + 1), key % (n + 1)
         first = np.ones(rows.size, dtype=bool)  # rows are sorted: one flag per distinct row
         first[1:] = rows[1:] != rows[:-1]
         hit_rows = rows[first]
         # Highest byte of each hit row (between its two row marks): >= 0x80 means non-ASCII.
-        bounds = np.stack([offsets[hit_rows] + 1, offsets[hit_rows + 1] - 1], axis=1).ravel()
+        bounds = np.stack([marks[hit_rows] + 1, marks[hit_rows + 1]], axis=1).ravel()
         top = np.maximum.reduceat(np.frombuffer(data, dtype=np.uint8), bounds)[::2]
         ascii_hit = np.repeat(top < 0x80, np.diff(np.append(np.flatnonzero(first), rows.size)))
         verify = ~(ascii_hit & np.append(self.simple, False)[pid])
@@ -216,16 +220,41 @@ class PhraseScanner:
         return rows, pid, verify
 
 
-def _long_run_rows(wrapped: pa.Array, offsets: np.ndarray) -> np.ndarray:
+def marked_buffer(arr: pa.Array) -> tuple[memoryview, np.ndarray]:
+    """``arr``'s rows in one buffer with a row mark before, between and after them, and each
+    mark's position: row ``i`` is ``buffer[marks[i] + 1 : marks[i + 1]]`` (nulls must be filled).
+
+    One ``binary_join`` of the rows as a single list: a single copy (a per-row element-wise join
+    was 4x slower).
+    """
+    large = pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)
+    kind, width = (pa.large_binary(), np.int64) if large else (pa.binary(), np.int32)
+    edge = pa.array([b""], kind)
+    values = pa.concat_arrays([edge, arr.view(kind), edge])
+    lists = (pa.LargeListArray if large else pa.ListArray).from_arrays(
+        pa.array([0, len(values)], pa.from_numpy_dtype(width)), values
+    )
+    joined = pc.binary_join(lists, pa.scalar(ROW_MARK, kind))
+    offsets = np.frombuffer(arr.buffers()[1], dtype=width)[arr.offset : arr.offset + len(arr) + 1]
+    marks = offsets.astype(np.int64) - int(offsets[0]) + np.arange(len(arr) + 1, dtype=np.int64)
+    if marks[-1] >= 1 << 31:
+        raise ValueError(
+            f"a caption chunk of {marks[-1]:,} bytes is too large to scan at once (limit 2 GiB): "
+            "lower frequency.matching.batch_rows"
+        )
+    return memoryview(joined.buffers()[2])[: marks[-1] + 1], marks
+
+
+def _long_run_rows(data: memoryview, marks: np.ndarray) -> np.ndarray:
     """Rows holding a run of at least 256 token bytes (only rows that long are looked at)."""
-    longer = np.flatnonzero(np.diff(offsets) - 2 >= LONG_RUN)
+    longer = np.flatnonzero(np.diff(marks) - 1 >= LONG_RUN)
     if not longer.size:
         return longer.astype(np.int64)
-    lo, hi = offsets[longer[0]], offsets[longer[-1] + 1]
-    data = np.frombuffer(wrapped.buffers()[2], dtype=np.uint8)[lo:hi]
-    breaks = np.flatnonzero(~_IN_TOKEN[data])  # row marks are breaks: no run spans two rows
-    starts = breaks[:-1][np.diff(breaks) > LONG_RUN] + lo
-    return np.unique(np.searchsorted(offsets, starts, side="right") - 1).astype(np.int64)
+    lo, hi = marks[longer[0]], marks[longer[-1] + 1] + 1
+    run = np.frombuffer(data, dtype=np.uint8)[lo:hi]
+    breaks = np.flatnonzero(~_IN_TOKEN[run]) + lo  # row marks are breaks: no run spans two rows
+    starts = breaks[:-1][np.diff(breaks) > LONG_RUN]
+    return np.unique(np.searchsorted(marks, starts, side="right") - 1).astype(np.int64)
 
 
 def _cache_dir() -> Path:
