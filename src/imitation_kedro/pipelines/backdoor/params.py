@@ -137,7 +137,13 @@ class PretrainParams(Params):
     logit_scale_max: float = 4.605170185988092  # ln(100)
     siglip_weight: float = 0.1
     optim: OptimParams = Field(default_factory=OptimParams)
-    checkpoint_rule: Literal["last", "best_clean_acc", "fixed_epoch"] = "last"  # B12
+    # B12. best_clean_acc_backdoored: the most accurate evaluated epoch (selection split) whose
+    # selection ASR@1 is at least backdoor_floor, as the paper hand-picked epochs 21 / 36 for
+    # matched accuracy with the backdoor in place.
+    checkpoint_rule: Literal[
+        "last", "best_clean_acc", "best_clean_acc_backdoored", "fixed_epoch"
+    ] = "last"
+    backdoor_floor: float = Field(0.95, ge=0.0, le=1.0)
     eval_every: int = Field(1, ge=1)  # evaluate every k epochs (and always at the end)
     eval_start: bool = True  # also evaluate the initial (untrained) model as epoch 0
     fixed_epoch: int = 0

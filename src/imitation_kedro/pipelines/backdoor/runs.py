@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .params import BackdoorParams, CleanParams
+from .params import BackdoorParams, CleanParams, PretrainParams
 from .source import PairSource, pair_source
 from .tracking import log_epoch, log_timing, set_threads
 
@@ -143,12 +143,19 @@ def _evaluate(bundle: Any, ctx: RunContext) -> dict[str, float]:
     )
 
 
-def _keeps(rule: str, fixed_epoch: int, epoch: int, better: bool) -> bool:
+def _keeps(p: PretrainParams, epoch: int, better: bool, selection_asr: float) -> bool:
     """Whether ``pretrain.checkpoint_rule`` keeps this evaluated epoch (B12)."""
+    rule = p.checkpoint_rule
     return (
         rule == "last"
-        or (rule == "fixed_epoch" and epoch == fixed_epoch)
+        or (rule == "fixed_epoch" and epoch == p.fixed_epoch)
         or (rule == "best_clean_acc" and better and epoch > 0)
+        or (
+            rule == "best_clean_acc_backdoored"
+            and better
+            and epoch > 0
+            and selection_asr >= p.backdoor_floor
+        )
     )
 
 
@@ -174,7 +181,7 @@ def pretrain_run(
             "logit_scale": float(model.logit_scale.detach().exp()),
         } | m
         better = m["selection_acc1"] > kept.get("score", -1.0)
-        if _keeps(p.checkpoint_rule, p.fixed_epoch, epoch, better):
+        if _keeps(p, epoch, better, m["selection_asr1"]):
             kept.update(
                 score=m["selection_acc1"],
                 epoch=epoch,
@@ -204,8 +211,10 @@ def pretrain_run(
     )
     if "state" not in kept:
         raise ValueError(
-            f"pretrain.checkpoint_rule={p.checkpoint_rule!r} kept no epoch "
-            f"(fixed_epoch={p.fixed_epoch}, epochs={p.optim.epochs})"
+            f"pretrain.checkpoint_rule={p.checkpoint_rule!r} kept no epoch of {name} "
+            f"(fixed_epoch={p.fixed_epoch}, epochs={p.optim.epochs}, "
+            f"backdoor_floor={p.backdoor_floor}: best_clean_acc_backdoored needs an evaluated "
+            "epoch at that selection ASR; train longer or lower it)"
         )
     log_timing(f"pretrain-{name}", result.pairs_per_s, result.seconds)
     for row in result.metrics:
