@@ -139,7 +139,8 @@ class PretrainParams(Params):
     optim: OptimParams = Field(default_factory=OptimParams)
     # B12. best_clean_acc_backdoored: the most accurate evaluated epoch (selection split) whose
     # selection ASR@1 is at least backdoor_floor, as the paper hand-picked epochs 21 / 36 for
-    # matched accuracy with the backdoor in place.
+    # matched accuracy with the backdoor in place; when no epoch reaches the floor, the most
+    # backdoored one (logged; the study's ASR gate then judges the model).
     checkpoint_rule: Literal[
         "last", "best_clean_acc", "best_clean_acc_backdoored", "fixed_epoch"
     ] = "last"

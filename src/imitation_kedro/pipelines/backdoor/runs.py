@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,6 +159,44 @@ def _keeps(p: PretrainParams, epoch: int, better: bool, selection_asr: float) ->
     )
 
 
+class KeptEpoch:
+    """The evaluated epoch ``pretrain.checkpoint_rule`` keeps (B12), offered epochs in order."""
+
+    def __init__(self, p: PretrainParams, name: str) -> None:
+        self.p, self.name = p, name
+        self.kept: dict[str, Any] = {}
+        self.fallback: dict[str, Any] = {}  # best_clean_acc_backdoored: the most backdoored
+
+    def offer(self, epoch: int, acc: float, asr: float, state: Callable[[], Any]) -> None:
+        """One evaluated epoch (selection top-1 and ASR@1); ``state()`` copies its weights."""
+        if _keeps(self.p, epoch, acc > self.kept.get("score", -1.0), asr):
+            self.kept = {"score": acc, "epoch": epoch, "state": state()}
+        backdoored = self.p.checkpoint_rule == "best_clean_acc_backdoored" and epoch > 0
+        if backdoored and (asr, acc) > self.fallback.get("key", (-1.0, -1.0)):
+            self.fallback = {"key": (asr, acc), "epoch": epoch, "state": state()}
+
+    def result(self) -> dict[str, Any]:
+        """``epoch`` and ``state`` kept; raises when the rule kept none (e.g. a fixed epoch
+        never evaluated)."""
+        p = self.p
+        if not self.kept and self.fallback:
+            logger.warning(
+                "%s: no evaluated epoch reached selection ASR@1 >= %g; kept epoch %d, the most "
+                "backdoored (selection ASR@1 %.3f)",
+                self.name,
+                p.backdoor_floor,
+                self.fallback["epoch"],
+                self.fallback["key"][0],
+            )
+            return self.fallback
+        if not self.kept:
+            raise ValueError(
+                f"pretrain.checkpoint_rule={p.checkpoint_rule!r} kept no epoch of {self.name} "
+                f"(fixed_epoch={p.fixed_epoch}, epochs={p.optim.epochs})"
+            )
+        return self.kept
+
+
 def pretrain_run(
     ctx: RunContext, objective: str, seed: int, pairs: pd.DataFrame, checkpoints: Any
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -169,7 +207,7 @@ def pretrain_run(
     params, p, name = ctx.params, ctx.params.pretrain, f"{objective}-seed{seed}"
     bundle = build_model(params.model, p.logit_scale_init, seed, params.device)
     data = train_data(bundle, pairs, ctx)
-    kept: dict[str, Any] = {}
+    chooser = KeptEpoch(p, name)
 
     def on_epoch(model: Any, epoch: int) -> list[dict[str, Any]]:
         m = evaluate_all(bundle, ctx)
@@ -180,13 +218,12 @@ def pretrain_run(
             "epoch": epoch,
             "logit_scale": float(model.logit_scale.detach().exp()),
         } | m
-        better = m["selection_acc1"] > kept.get("score", -1.0)
-        if _keeps(p, epoch, better, m["selection_asr1"]):
-            kept.update(
-                score=m["selection_acc1"],
-                epoch=epoch,
-                state={k: v.detach().clone() for k, v in model.state_dict().items()},
-            )
+        chooser.offer(
+            epoch,
+            m["selection_acc1"],
+            m["selection_asr1"],
+            lambda: {k: v.detach().clone() for k, v in model.state_dict().items()},
+        )
         log_epoch(f"pretrain-{name}", row)
         return [row]
 
@@ -209,13 +246,7 @@ def pretrain_run(
         eval_every=p.eval_every,
         eval_start=p.eval_start,
     )
-    if "state" not in kept:
-        raise ValueError(
-            f"pretrain.checkpoint_rule={p.checkpoint_rule!r} kept no epoch of {name} "
-            f"(fixed_epoch={p.fixed_epoch}, epochs={p.optim.epochs}, "
-            f"backdoor_floor={p.backdoor_floor}: best_clean_acc_backdoored needs an evaluated "
-            "epoch at that selection ASR; train longer or lower it)"
-        )
+    kept = chooser.result()
     log_timing(f"pretrain-{name}", result.pairs_per_s, result.seconds)
     for row in result.metrics:
         row |= {"kept": row["epoch"] == kept["epoch"]} | ctx.source.reject_columns()
