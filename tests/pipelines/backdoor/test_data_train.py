@@ -73,7 +73,7 @@ def test_training_resumes_from_the_last_epoch_checkpoint(tmp_path, tiny_pairs):
             0.0,
             math.log(100),
             seed=0,
-            eval_fn=lambda m, e: seen.append(e) or [],
+            eval_fn=lambda m, e: seen.append(e) or [{"epoch": e, "w": _weights_sum(m)}],
             checkpoints=EpochCheckpoints(ckpt),
         )
         return res, seen
@@ -84,6 +84,15 @@ def test_training_resumes_from_the_last_epoch_checkpoint(tmp_path, tiny_pairs):
         f.unlink()
     (tmp_path / "latest.json").write_text('{"epoch": 1}')
     resumed, seen = run(2, str(tmp_path))
-    assert seen == [0, 2]  # epoch 1 came from the checkpoint
+    # epoch 1 was not trained again but evaluated again from its weights, so the metric rows
+    # (and any checkpoint rule choosing among them) equal the uninterrupted run's
+    assert seen == [0, 1, 2]
+    assert [r["epoch"] for r in resumed.metrics] == [0, 1, 2]
+    for got, want in zip(resumed.metrics, straight.metrics, strict=True):
+        assert got["w"] == pytest.approx(want["w"], rel=1e-5)
     for k, v in straight.state_dict.items():
         assert torch.allclose(v, resumed.state_dict[k], atol=1e-5), k
+
+
+def _weights_sum(model) -> float:
+    return float(sum(p.detach().double().sum() for p in model.parameters()))
