@@ -188,9 +188,11 @@ def train(
     try:
         metrics = list(eval_fn(model, 0)) if eval_fn and eval_start else []
         start_epoch = _resume(model, opt, sched, checkpoints)
-        if eval_fn and start_epoch:  # the epochs before the resume point, from their weights,
-            done = [e for e in range(1, start_epoch + 1) if e % eval_every == 0]
-            metrics.extend(_evaluate_saved(model, checkpoints, done, start_epoch, eval_fn))
+        if eval_fn and start_epoch:  # the evaluated epochs before the resume point
+            done = [
+                e for e in range(1, start_epoch + 1) if e % eval_every == 0 or e == optim.epochs
+            ]
+            metrics.extend(_evaluate_saved(model, checkpoints, done, eval_fn))
         train_s, seen = 0.0, 0
         for epoch in progress(
             range(start_epoch + 1, optim.epochs + 1),
@@ -342,15 +344,16 @@ def _shared_grads(model: Any, bias: Any, world: int) -> None:
 
 
 def _evaluate_saved(
-    model: Any, checkpoints: EpochCheckpoints, epochs: list[int], current: int, eval_fn: Callable
+    model: Any, checkpoints: EpochCheckpoints, epochs: list[int], eval_fn: Callable
 ) -> list[dict[str, Any]]:
     """Evaluate saved epochs again (so a resumed run's metrics and kept checkpoint equal an
-    uninterrupted run's), then put the ``current`` epoch's weights back."""
+    uninterrupted run's), then put the model's current (resumed) weights back."""
+    current = {k: v.detach().clone() for k, v in model.state_dict().items()}
     rows: list[dict[str, Any]] = []
     for epoch in epochs:
         load_state(model, checkpoints.load(epoch)[0], str(checkpoints.folder))
         rows.extend(eval_fn(model, epoch))
-    load_state(model, checkpoints.load(current)[0], str(checkpoints.folder))
+    model.load_state_dict(current)
     return rows
 
 
