@@ -27,6 +27,8 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
+from imitation_kedro.core.content_hash import json_sha256
+
 logger = logging.getLogger(__name__)
 SUFFIX = ".provenance.json"
 MANIFEST = "int_generation_manifest"
@@ -59,7 +61,7 @@ def listing_sha256(root: Path) -> str:
 def _params_sha256(value: Any) -> str:
     if hasattr(value, "model_dump"):
         value = value.model_dump(mode="json")
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+    return json_sha256(value)
 
 
 def _versioned_path(dataset: Any, version: str) -> Path | None:

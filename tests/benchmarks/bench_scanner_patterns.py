@@ -23,8 +23,6 @@ import time
 from array import array
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -63,10 +61,7 @@ def main() -> None:
         texts = pq.read_table(paths[0], columns=["TEXT"]).column(0).combine_chunks()
     phrases = build_patterns(concepts, True).phrases
     toks = [tuple(p.split(" ")) for p in phrases]
-    empty = pa.scalar(b"", pa.large_binary())
-    mark = pa.scalar(sc.ROW_MARK, pa.large_binary())
-    wrapped = pc.binary_join_element_wise(empty, texts.cast(pa.large_binary()), empty, mark)
-    view = memoryview(wrapped.buffers()[2])
+    view, _marks = sc.marked_buffer(texts)  # the engine's own scan buffer
     exact = [sc.phrase_pattern(t)[0].encode() for t in toks]
     gap = r"[^A-Za-z0-9_\xff.:']"
     single = [

@@ -6,8 +6,9 @@ torch is never imported here; the functions only call methods of the objects the
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
+
+from imitation_kedro.core.content_hash import json_sha256
 
 
 def module_state_sha256(modules: dict[str, Any]) -> str:
@@ -45,5 +46,4 @@ def pipeline_weights_sha256(pipe: Any) -> str:
 def config_sha256(config: Any) -> str:
     """SHA-256 of a (diffusers) config mapping, private ``_`` keys left out, keys sorted."""
     items = {k: v for k, v in dict(config or {}).items() if not str(k).startswith("_")}
-    text = json.dumps(items, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return json_sha256(items)

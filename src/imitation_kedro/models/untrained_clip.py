@@ -8,16 +8,15 @@ a text-context override of a named architecture under ``<name>-ctx<n>``.
 from __future__ import annotations
 
 import copy
-import hashlib
 import importlib
-import json
 from typing import Any
 
+from imitation_kedro.core.content_hash import json_sha256
 from imitation_kedro.models.open_clip_bundle import OpenClipBundle, create_bundle
 
 
 def _config_name(cfg: dict[str, Any]) -> str:
-    digest = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=list).encode()).hexdigest()
+    digest = json_sha256(cfg, default=list)
     return f"clip-cfg-{digest[:12]}"
 
 

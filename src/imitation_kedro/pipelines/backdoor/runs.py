@@ -9,7 +9,6 @@ torch / open_clip are imported inside the functions that train or evaluate.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from collections import OrderedDict
@@ -19,6 +18,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from imitation_kedro.core.content_hash import json_sha256
 
 from .params import BackdoorParams, CleanParams, PretrainParams
 from .source import PairSource, pair_source
@@ -80,7 +81,7 @@ _METRICS_KEPT = 8
 
 def content_key(*parts: Any) -> str:
     """sha256 of JSON-able parts."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+    return json_sha256(parts)
 
 
 def weights_key(model: Any) -> str:

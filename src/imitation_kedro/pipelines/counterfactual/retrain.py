@@ -9,7 +9,6 @@ interrupted run resumes after its last saved model and re-running the readout co
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -18,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from imitation_kedro.core.content_hash import json_sha256
 from imitation_kedro.core.seeding import stable_seed
 from imitation_kedro.pipelines.counterfactual.probes import training_rows
 
@@ -58,8 +58,7 @@ def corpus_fingerprint(images: list[pd.DataFrame], plan: pd.DataFrame) -> str:
 
 def model_key(parts: dict[str, Any]) -> str:
     """``l<level>-s<seed>-<hash>``: readable and keyed on content."""
-    text = json.dumps(parts, sort_keys=True, default=str)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    digest = json_sha256(parts)[:16]
     return f"l{parts['level']}-s{parts['train_seed']}-{digest}"
 
 

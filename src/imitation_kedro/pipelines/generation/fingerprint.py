@@ -14,6 +14,8 @@ import hashlib
 import json
 from typing import Any
 
+from imitation_kedro.core.content_hash import json_sha256
+
 RECORD_KEY = "imitation_kedro.render"
 """PNG text key (and ``image.info`` key) of the JSON render record."""
 
@@ -45,8 +47,7 @@ def fingerprint(model_record: dict[str, Any], prompt: str, seed: int) -> str:
     """SHA-256 (hex, 32 chars) of the determining settings, the prompt and the seed."""
     keyed = {k: model_record.get(k) for k in DETERMINING}
     keyed.update(prompt=str(prompt), seed=int(seed))
-    text = json.dumps(keyed, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return json_sha256(keyed)[:32]
 
 
 def image_record(model_record: dict[str, Any], prompt: str, seed: int) -> dict[str, Any]:
