@@ -61,14 +61,16 @@ def run_context(
             labels = np.array([classes["classes"].index(c) for c in rows["label"]])
         sets[split] = source.eval_set(rows, labels)
     evaluated = pairs[pairs["split"].isin(SPLITS)]
-    data_key = content_key(
-        evaluated["key"].tolist(),
-        evaluated["split"].tolist(),
-        params.data.model_dump(),
-        params.attack.model_dump(),
-        params.eval.model_dump(),
-        params.data.image_size,
-        dict(classes),
+    data_key = json_sha256(
+        (
+            evaluated["key"].tolist(),
+            evaluated["split"].tolist(),
+            params.data.model_dump(),
+            params.attack.model_dump(),
+            params.eval.model_dump(),
+            params.data.image_size,
+            dict(classes),
+        )
     )
     return RunContext(params, classes, caption_aug, source, sets, data_key)
 
@@ -77,11 +79,6 @@ def run_context(
 # kept pre-trained model is evaluated once, not again as epoch 0 of every cleaning run.
 _METRICS: OrderedDict[str, dict[str, float]] = OrderedDict()
 _METRICS_KEPT = 8
-
-
-def content_key(*parts: Any) -> str:
-    """sha256 of JSON-able parts."""
-    return json_sha256(parts)
 
 
 def weights_key(model: Any) -> str:
@@ -118,7 +115,7 @@ def evaluate_all(bundle: Any, ctx: RunContext) -> dict[str, float]:
     """Zero-shot accuracy and ASR on every evaluation split, with the run's templates and target
     (weights evaluated before, e.g. the kept pre-trained model as a cleaning run's epoch 0, are
     answered from a content-keyed cache)."""
-    key = content_key(ctx.data_key, weights_key(bundle.model))
+    key = json_sha256((ctx.data_key, weights_key(bundle.model)))
     if key in _METRICS:
         _METRICS.move_to_end(key)
         return dict(_METRICS[key])
@@ -170,11 +167,14 @@ class KeptEpoch:
 
     def offer(self, epoch: int, acc: float, asr: float, state: Callable[[], Any]) -> None:
         """One evaluated epoch (selection top-1 and ASR@1); ``state()`` copies its weights."""
-        if _keeps(self.p, epoch, acc > self.kept.get("score", -1.0), asr):
-            self.kept = {"score": acc, "epoch": epoch, "state": state()}
+        keep = _keeps(self.p, epoch, acc > self.kept.get("score", -1.0), asr)
         backdoored = self.p.checkpoint_rule == "best_clean_acc_backdoored" and epoch > 0
-        if backdoored and (asr, acc) > self.fallback.get("key", (-1.0, -1.0)):
-            self.fallback = {"key": (asr, acc), "epoch": epoch, "state": state()}
+        fall = backdoored and (asr, acc) > self.fallback.get("key", (-1.0, -1.0))
+        weights = state() if keep or fall else None  # one copy, shared when both take it
+        if keep:
+            self.kept = {"score": acc, "epoch": epoch, "state": weights}
+        if fall:
+            self.fallback = {"key": (asr, acc), "epoch": epoch, "state": weights}
 
     def result(self) -> dict[str, Any]:
         """``epoch`` and ``state`` kept; raises when the rule kept none (e.g. a fixed epoch

@@ -185,13 +185,15 @@ def train(
         opt, lr_lambda(optim.warmup_steps, steps_per_epoch * optim.epochs)
     )
     augment = make_image_augmenter(image_aug, aug_group) if needs_views(objective) else None
+
+    def evaluated(epoch: int) -> bool:  # every eval_every-th epoch and the last
+        return epoch % eval_every == 0 or epoch == optim.epochs
+
     try:
         metrics = list(eval_fn(model, 0)) if eval_fn and eval_start else []
         start_epoch = _resume(model, opt, sched, checkpoints)
         if eval_fn and start_epoch:  # the evaluated epochs before the resume point
-            done = [
-                e for e in range(1, start_epoch + 1) if e % eval_every == 0 or e == optim.epochs
-            ]
+            done = [e for e in range(1, start_epoch + 1) if evaluated(e)]
             metrics.extend(_evaluate_saved(model, checkpoints, done, eval_fn))
         train_s, seen = 0.0, 0
         for epoch in progress(
@@ -238,7 +240,7 @@ def train(
                 raise ValueError(f"{desc}: no batch of epoch {epoch} had a decodable image")
             if not math.isfinite(loss.item()):
                 raise FloatingPointError(f"{desc}: loss is {loss.item()} at epoch {epoch}")
-            if eval_fn and (epoch % eval_every == 0 or epoch == optim.epochs):
+            if eval_fn and evaluated(epoch):
                 metrics.extend(eval_fn(model, epoch))
             if checkpoints is not None and rank == 0:  # rank 0 writes, the others wait
                 state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
