@@ -152,6 +152,7 @@ def test_worker_processes_threads_and_one_worker_give_identical_tables(tmp_path,
         "processes": {"parallel": "processes", "workers": 2},
         "threads": {"parallel": "threads", "workers": 2},
         "one": {"workers": 1},
+        "wheel": {"hyperscan": "bundled", "workers": 2},  # auto: processes on the wheel
     }.items():
         p = _params(**matching)
         phrases = build_concept_phrases(world["raw_concepts"], p.matching)
@@ -162,14 +163,15 @@ def test_worker_processes_threads_and_one_worker_give_identical_tables(tmp_path,
     counts, hits = results["processes"]
     assert counts.set_index("concept")["captions"].to_dict() == truth.to_dict()
     assert len(hits) > 0
-    for other in ("threads", "one"):
+    for other in ("threads", "one", "wheel"):
         pd.testing.assert_frame_equal(counts, results[other][0])
         pd.testing.assert_frame_equal(hits, results[other][1])
 
 
 def test_loaders_that_cannot_be_pickled_run_in_threads_and_say_why(world, caplog):
     with caplog.at_level("INFO", logger="imitation_kedro.pipelines.frequency.local_engine"):
-        counts, _ = _count(world, workers=2)  # lambdas: they cannot travel to a process
+        # lambdas: they cannot travel to a process
+        counts, _ = _count(world, workers=2, parallel="processes")
     assert "2 threads (the loader of shard" in caplog.text
     truth = world["raw_ground_truth"].set_index("concept")["true_caption_count"]
     assert counts.set_index("concept")["captions"].to_dict() == truth.to_dict()

@@ -4,7 +4,7 @@ Real names (tests/lucene/real_names.txt, from ../shared/data) are written 20 way
 names; Lucene (Debian ``liblucene8-java``, driven by tests/lucene/LuceneReference.java, compiled
 here with javac) gives the token streams and, from a real index and ``match_phrase``-style phrase
 queries, the per-name caption counts. Token streams and counts must agree exactly, for the
-frequency matcher and for the world's phrase rule.
+frequency matcher (on both Hyperscan backends) and for the world's phrase rule.
 
 Skips (with the reason) when Java or Lucene is missing locally; fails instead when ``CI=true``.
 """
@@ -131,7 +131,7 @@ def test_token_streams_equal_lucene(lucene, corpus):
     assert bad == [], f"{len(bad)} of {len(captions)} captions disagree, e.g. {bad[:3]}"
 
 
-def test_phrase_counts_equal_lucene(lucene, corpus, tmp_path):
+def test_phrase_counts_equal_lucene(lucene, corpus, tmp_path, hyperscan_backend):
     names, captions = corpus
     names = list({normalise_phrase(n): n for n in reversed(names)}.values())[::-1]
     (tmp_path / "captions.txt").write_text("\n".join(captions) + "\n", encoding="utf-8")
@@ -143,7 +143,8 @@ def test_phrase_counts_equal_lucene(lucene, corpus, tmp_path):
         )
     ]
     table = pd.DataFrame({"concept": names, "domain": "style"})
-    rows, conc = CaptionMatcher(build_patterns(table, False)).match(captions)
+    matcher = CaptionMatcher(build_patterns(table, False), hyperscan=hyperscan_backend)
+    rows, conc = matcher.match(captions)
     ours = pd.Series(conc).value_counts().reindex(range(len(names)), fill_value=0).tolist()
     world = PhraseMatcher({n: [n] for n in names}).count(captions)
     bad = [(n, r, o) for n, r, o in zip(names, ref, ours, strict=True) if r != o]

@@ -340,14 +340,15 @@ def test_unique_int_and_in_sorted_are_numpy_unique_and_isin():
         assert in_sorted(probe, unique_int(keys)).tolist() == np.isin(probe, keys).tolist()
 
 
-def test_a_pickled_scanner_carries_its_database_and_scans_the_same():
+def test_a_pickled_scanner_carries_its_database_and_scans_the_same(hyperscan_backend):
     import pickle
 
     import numpy as np
 
     from imitation_kedro.pipelines.frequency.scanner import PhraseScanner
 
-    scanner = PhraseScanner([("claude", "monet"), ("ray",)])
+    scanner = PhraseScanner([("claude", "monet"), ("ray",)], hyperscan=hyperscan_backend)
+    assert scanner.backend == hyperscan_backend
     texts = pa.array(
         ["Claude  Monet, garden", "ray-ban", "x claude_monet", "", "Ray", "Claude.Monet"]
     )

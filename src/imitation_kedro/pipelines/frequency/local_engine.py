@@ -1,14 +1,16 @@
-"""Single-machine caption counting: shards matched in parallel worker processes, all concepts per pass.
+"""Single-machine caption counting: shards matched in parallel (threads or processes), all concepts per pass.
 
 Each worker reads one caption shard at a time as Arrow (no Python object per caption), matches it
 in ``matching.batch_rows``-row chunks (:class:`~imitation_kedro.pipelines.frequency.matching.CaptionMatcher`)
 and returns its per-concept counts and hits; this process folds shard results in shard order into
 the counts and the hit sample (:mod:`~imitation_kedro.pipelines.frequency.sampling`).
 
-Processes, not threads: Hyperscan re-takes the GIL for every match, so threads scanning at once
-queue on it. ``matching.parallel: threads`` (or shard loaders that cannot be pickled, e.g.
-lambdas) runs the same work in threads of this process. Results do not depend on either choice or
-on ``matching.workers``. Memory: one shard per worker plus the ones queued, and the sample (see
+Threads or processes (``matching.parallel: auto``): threads when the scans run on the system
+libhs (ctypes releases the GIL for a whole scan and no Python runs per match), worker processes on
+the ``hyperscan`` wheel, which re-takes the GIL for every match so threads would queue on it
+(:mod:`~imitation_kedro.pipelines.frequency.hyperscan_backends`). Shard loaders that cannot be
+pickled (e.g. lambdas) always run in threads. Results do not depend on either choice or on
+``matching.workers``. Memory: one shard per worker plus the ones queued, and the sample (see
 :class:`~imitation_kedro.pipelines.frequency.sampling.BottomK`).
 """
 
@@ -62,7 +64,7 @@ def count_local(
     keep_hits = sampling is not None
     sampling = sampling or SamplingParams()
     patterns = replace(patterns, analyzer=mp.analyzer)
-    matcher = CaptionMatcher(patterns, nested_names=mp.nested_names)
+    matcher = CaptionMatcher(patterns, nested_names=mp.nested_names, hyperscan=mp.hyperscan)
     salts = concept_salts(patterns.concepts, sampling.seed)
     sample = BottomK(len(patterns.concepts), sampling.max_images)
     counts = np.zeros(len(patterns.concepts), dtype=np.int64)
@@ -115,7 +117,7 @@ def _executor(
     """(pool, whether it is processes, workers): processes when they can help and the shard
     loaders can travel, else threads."""
     workers = max(1, min(mp.workers or min(8, available_cores()), n_shards))
-    why_not = _why_not_processes(mp, workers, partitions)
+    why_not = _why_not_processes(mp, workers, partitions, matcher.backend)
     if why_not is None:
         logger.info("caption shards: %d worker processes", workers)
         pool = ProcessPoolExecutor(
@@ -131,11 +133,13 @@ def _executor(
 
 
 def _why_not_processes(
-    mp: MatchingParams, workers: int, partitions: Mapping[str, Any]
+    mp: MatchingParams, workers: int, partitions: Mapping[str, Any], backend: str
 ) -> str | None:
-    """None when worker processes can be used, else the reason (logged)."""
+    """None when worker processes should be used, else the reason (logged)."""
     if mp.parallel == "threads":
         return "frequency.matching.parallel: threads"
+    if mp.parallel == "auto" and backend == "system":
+        return "the system Hyperscan scans without holding the GIL"
     if workers < 2:
         return "one worker"
     if sys.platform != "linux":

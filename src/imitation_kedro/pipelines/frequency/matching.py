@@ -141,7 +141,10 @@ def build_patterns(
 class CaptionMatcher:
     """Find, for a batch of captions, every (row, concept) pair whose caption names the concept."""
 
-    def __init__(self, patterns: PatternTable, nested_names: str = "both") -> None:
+    def __init__(
+        self, patterns: PatternTable, nested_names: str = "both", hyperscan: str = "auto"
+    ) -> None:
+        """``hyperscan``: the scan backend (``frequency.matching.hyperscan``)."""
         from imitation_kedro.pipelines.frequency.scanner import PhraseScanner
 
         if nested_names not in ("both", "longest"):
@@ -157,8 +160,15 @@ class CaptionMatcher:
         # loose: a caption naming a phrase holds its longest token as an ASCII-caseless substring
         # (ASCII rows) -- non-ASCII rows are all verified.
         self._scanner = PhraseScanner(
-            [(max(t, key=len),) for t in tokens] if self._loose else tokens, literal=self._loose
+            [(max(t, key=len),) for t in tokens] if self._loose else tokens,
+            literal=self._loose,
+            hyperscan=hyperscan,
         )
+
+    @property
+    def backend(self) -> str:
+        """The Hyperscan backend the scans run on (``system`` or ``bundled``)."""
+        return self._scanner.backend
 
     @property
     def n_concepts(self) -> int:

@@ -26,10 +26,15 @@ class MatchingParams(Params):
     analyzer: Literal["standard", "loose"] = "standard"
     batch_rows: int = Field(200_000, ge=1)  # captions per scan chunk (bounds local-engine memory)
     # Local engine: shards matched at once; 0 = one per CPU core this process may use, at most 8.
-    # processes: Hyperscan re-takes the GIL per match, so threads queue (threads: in this process,
-    # also used when the shard loaders cannot be pickled). Results depend on neither setting.
+    # auto: threads when the scans run on the system libhs (no GIL while scanning), processes on
+    # the wheel (it re-takes the GIL per match, so threads would queue); processes are also
+    # skipped when the shard loaders cannot be pickled. Results depend on neither setting.
     workers: int = Field(0, ge=0)
-    parallel: Literal["processes", "threads"] = "processes"
+    parallel: Literal["auto", "processes", "threads"] = "auto"
+    # system: the system libhs (apt-get install libhyperscan5) with matches collected in C;
+    # bundled: the hyperscan wheel (a Python call per match); auto: system when it can run here.
+    # Same counts either way (frequency/hyperscan_backends.py).
+    hyperscan: Literal["auto", "system", "bundled"] = "auto"
 
 
 class SamplingParams(Params):

@@ -21,15 +21,8 @@ What is exact and what is verified:
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import os
-import platform
-import threading
-from array import array
 from collections.abc import Sequence
 from functools import cache, lru_cache
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -37,8 +30,7 @@ import pyarrow.compute as pc
 
 from imitation_kedro.core.standard_analyzer import lower_table
 
-logger = logging.getLogger(__name__)
-
+HS_FLAG_CASELESS = 1  # Hyperscan's flag value, the same in libhs and the wheel
 ROW_MARK = b"\xff"
 # Bytes that can be part of a token. A token longer than Lucene's 255 UTF-16 units (so at least
 # 256 bytes) is cut by Lucene into pieces the patterns do not see: rows with such a run of these
@@ -144,13 +136,21 @@ def phrase_pattern(tokens: Sequence[str]) -> tuple[str, bool]:
 class PhraseScanner:
     """All phrases in one Hyperscan database; :meth:`scan` gives candidate (row, phrase) pairs."""
 
-    def __init__(self, phrase_tokens: Sequence[Sequence[str]], literal: bool = False) -> None:
-        """``literal``: each phrase is one ASCII-caseless substring (a prefilter; all verified)."""
-        import hyperscan
+    def __init__(
+        self,
+        phrase_tokens: Sequence[Sequence[str]],
+        literal: bool = False,
+        hyperscan: str = "auto",
+    ) -> None:
+        """``literal``: each phrase is one ASCII-caseless substring (a prefilter; all verified).
+
+        ``hyperscan``: the backend (:mod:`~imitation_kedro.pipelines.frequency.hyperscan_backends`).
+        """
+        from imitation_kedro.pipelines.frequency.hyperscan_backends import open_database
 
         if literal:
             built = [(_bytes_re(t[0]), False) for t in phrase_tokens]
-            flags = [hyperscan.HS_FLAG_CASELESS] * len(built)
+            flags = [HS_FLAG_CASELESS] * len(built)
         else:
             built = [phrase_pattern(t) for t in phrase_tokens]
             flags = [0] * len(built)
@@ -159,26 +159,12 @@ class PhraseScanner:
             flags.append(0)
         self.n = len(phrase_tokens)
         self.simple = np.asarray([s for _, s in built[: self.n]], dtype=bool)
-        self._db = compile_database([p.encode("ascii") for p, _ in built], flags)
-        self._hs = hyperscan
-        self._local = threading.local()
+        self._db = open_database([p.encode("ascii") for p, _ in built], flags, hyperscan)
 
-    def _scratch(self):
-        scratch = getattr(self._local, "scratch", None)
-        if scratch is None:
-            scratch = self._local.scratch = self._hs.Scratch(self._db)
-        return scratch
-
-    def __getstate__(self) -> dict:
-        """Pickled with its compiled database, so worker processes never recompile it."""
-        return {"n": self.n, "simple": self.simple, "db": self._hs.dumpb(self._db)}
-
-    def __setstate__(self, state: dict) -> None:
-        import hyperscan
-
-        self.n, self.simple, self._hs = state["n"], state["simple"], hyperscan
-        self._db = hyperscan.loadb(state["db"], mode=hyperscan.HS_MODE_BLOCK)
-        self._local = threading.local()
+    @property
+    def backend(self) -> str:
+        """``system`` or ``bundled``: the Hyperscan backend this scanner runs on."""
+        return self._db.name
 
     def scan(self, arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Candidate ``(row, phrase)`` pairs of ``arr`` (sorted) and whether each needs verification.
@@ -187,20 +173,12 @@ class PhraseScanner:
         a rare case form).
         """
         data, marks = marked_buffer(arr)
-        found = array("q")  # end << 32 | phrase, one per match
-        if len(arr):
-            push = found.append
-            self._db.scan(
-                data,
-                match_event_handler=lambda pid, _start, end, _flags, _ctx: push(end << 32 | pid),
-                scratch=self._scratch(),
-            )
+        packed = self._db.scan(data) if len(arr) else np.empty(0, np.int64)
         long_rows = _long_run_rows(data, marks)
-        if not found and not long_rows.size:
+        if not packed.size and not long_rows.size:
             empty = np.empty(0, np.int64)
             return empty, empty, np.empty(0, bool)
         n = self.n
-        packed = np.frombuffer(found, dtype=np.int64)
         # A match's last byte lies inside its row or is the mark after it (a trailing edge).
         rows = np.searchsorted(marks[1:], (packed >> 32) - 1, side="left")
         key = unique_int(
@@ -224,18 +202,21 @@ def marked_buffer(arr: pa.Array) -> tuple[memoryview, np.ndarray]:
     """``arr``'s rows in one buffer with a row mark before, between and after them, and each
     mark's position: row ``i`` is ``buffer[marks[i] + 1 : marks[i + 1]]`` (nulls must be filled).
 
-    One ``binary_join`` of the rows as a single list: a single copy (a per-row element-wise join
-    was 4x slower).
+    One ``binary_join`` of the rows as a single list: a single copy of the data (a per-row
+    element-wise join was 4x slower).
     """
     large = pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)
     kind, width = (pa.large_binary(), np.int64) if large else (pa.binary(), np.int32)
-    edge = pa.array([b""], kind)
-    values = pa.concat_arrays([edge, arr.view(kind), edge])
+    offsets = np.frombuffer(arr.buffers()[1], dtype=width)[arr.offset : arr.offset + len(arr) + 1]
+    # The rows with an empty row before and after, over the same data buffer (not copied).
+    edged = np.concatenate([offsets[:1], offsets, offsets[-1:]])
+    values = pa.Array.from_buffers(
+        kind, len(arr) + 2, [None, pa.py_buffer(edged), arr.buffers()[2]]
+    )
     lists = (pa.LargeListArray if large else pa.ListArray).from_arrays(
         pa.array([0, len(values)], pa.from_numpy_dtype(width)), values
     )
     joined = pc.binary_join(lists, pa.scalar(ROW_MARK, kind))
-    offsets = np.frombuffer(arr.buffers()[1], dtype=width)[arr.offset : arr.offset + len(arr) + 1]
     marks = offsets.astype(np.int64) - int(offsets[0]) + np.arange(len(arr) + 1, dtype=np.int64)
     if marks[-1] >= 1 << 31:
         raise ValueError(
@@ -255,38 +236,3 @@ def _long_run_rows(data: memoryview, marks: np.ndarray) -> np.ndarray:
     breaks = np.flatnonzero(~_IN_TOKEN[run]) + lo  # row marks are breaks: no run spans two rows
     starts = breaks[:-1][np.diff(breaks) > LONG_RUN]
     return np.unique(np.searchsorted(marks, starts, side="right") - 1).astype(np.int64)
-
-
-def _cache_dir() -> Path:
-    root = os.environ.get("IMITATION_KEDRO_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "imitation_kedro"
-    )
-    return Path(root) / "hyperscan"
-
-
-def compile_database(expressions: list[bytes], flags: list[int]):
-    """A block-mode Hyperscan database, cached on disk keyed on the patterns' content.
-
-    Compiling ~1,500 phrase patterns takes seconds; the serialised database loads in ms. A cache
-    that cannot be read or written is ignored (the database is compiled again).
-    """
-    import hyperscan
-
-    digest = hashlib.sha256(
-        repr((hyperscan.__version__, flags, platform.machine(), expressions)).encode()
-    ).hexdigest()
-    path = _cache_dir() / f"{digest}.hsdb"
-    try:
-        return hyperscan.loadb(path.read_bytes(), mode=hyperscan.HS_MODE_BLOCK)
-    except (OSError, hyperscan.HyperscanError, TypeError, ValueError):
-        pass
-    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    db.compile(expressions=expressions, ids=list(range(len(expressions))), flags=flags)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_bytes(hyperscan.dumpb(db))
-        os.replace(tmp, path)
-    except OSError as exc:
-        logger.debug("hyperscan database cache not written: %s", exc)
-    return db

@@ -33,17 +33,18 @@ def is_spark_frame(obj: object) -> bool:
     return type(obj).__module__.startswith("pyspark.") and hasattr(obj, "mapInPandas")
 
 
-def _matcher(patterns: PatternTable, nested: str) -> CaptionMatcher:
+def _matcher(patterns: PatternTable, nested: str, hyperscan: str) -> CaptionMatcher:
     key = (
         patterns.concepts,
         patterns.phrases,
         tuple(patterns.owner.tolist()),
         patterns.analyzer,
         nested,
+        hyperscan,
     )
     if key not in _MATCHERS:
         _MATCHERS.clear()
-        _MATCHERS[key] = CaptionMatcher(patterns, nested_names=nested)
+        _MATCHERS[key] = CaptionMatcher(patterns, nested_names=nested, hyperscan=hyperscan)
     return _MATCHERS[key]
 
 
@@ -69,11 +70,11 @@ def count_spark(
     sampling = sampling or SamplingParams()
     patterns = replace(patterns, analyzer=mp.analyzer)
     salts = concept_salts(patterns.concepts, sampling.seed)
-    nested = mp.nested_names
+    nested, hyperscan = mp.nested_names, mp.hyperscan
     id_col, url_col, text_col = cols
 
     def match_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        matcher = _matcher(patterns, nested)
+        matcher = _matcher(patterns, nested, hyperscan)
         for batch in batches:
             rows, conc = matcher.match(batch.column(text_col))
             take = pa.array(rows, type=pa.int64())
