@@ -4,8 +4,11 @@ Scans one 250,000-caption chunk of ``bench_caption_count.py``'s synthetic corpus
 scanner's exact phrase patterns and with variants that are *not* exact, only to show the cost
 of each ingredient, all measured in the same run (best of ``--repeat``):
 
-* ``exact`` -- the patterns :class:`PhraseScanner` compiles (``standard`` analyser);
-* ``exact, no callback`` -- the same scan without the per-match Python callback;
+* ``exact`` -- the patterns :class:`PhraseScanner` compiles (``standard`` analyser), on the
+  ``hyperscan`` wheel with its per-match Python callback;
+* ``exact, no callback`` -- the same scan without the callback;
+* ``exact, system libhs`` -- the same patterns on the system libhs with matches collected in C
+  (``frequency.matching.hyperscan: system``; skipped when it cannot run here);
 * ``+ K/İ alternatives`` -- the patterns before the rare case forms got their own flag pattern;
 * ``single-char gaps`` -- multi-token names with a fixed one-byte gap (the variable-length gap
   between tokens is what costs Hyperscan most);
@@ -29,7 +32,19 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_caption_count import prepare_data  # noqa: E402
 
 
-def _scan_cpu(exprs: list[bytes], flags: int, view: memoryview, callback: bool, repeat: int):
+def _system_cpu(exprs: list[bytes], flags: list[int], view: memoryview, repeat: int):
+    from imitation_kedro.pipelines.frequency.hyperscan_backends import SystemDatabase
+
+    db = SystemDatabase(exprs, flags)
+    best, n = float("inf"), 0
+    for _ in range(repeat):
+        start = time.thread_time()
+        n = db.scan(view).size
+        best = min(best, time.thread_time() - start)
+    return best, n
+
+
+def _scan_cpu(exprs: list[bytes], flags, view: memoryview, callback: bool, repeat: int):
     import hyperscan
 
     db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
@@ -62,7 +77,7 @@ def main() -> None:
     phrases = build_patterns(concepts, True).phrases
     toks = [tuple(p.split(" ")) for p in phrases]
     view, _marks = sc.marked_buffer(texts)  # the engine's own scan buffer
-    exact = [sc.phrase_pattern(t)[0].encode() for t in toks]
+    exact, exact_flags, _ = sc.scanner_patterns(toks)
     gap = r"[^A-Za-z0-9_\xff.:']"
     single = [
         (
@@ -89,8 +104,8 @@ def main() -> None:
     import hyperscan
 
     runs = [
-        ("exact", exact, 0, True),
-        ("exact, no callback", exact, 0, False),
+        ("exact", exact, exact_flags, True),
+        ("exact, no callback", exact, exact_flags, False),
         ("exact + K/İ alternatives", old, 0, True),
         ("single-char gaps (not exact)", single, 0, True),
         ("literals (not exact)", literal, hyperscan.HS_FLAG_CASELESS, True),
@@ -98,8 +113,18 @@ def main() -> None:
     ]
     print(f"{len(texts):,} captions, {len(view) / 1e6:.1f} MB, {len(toks)} phrases")
     base = None
+    from imitation_kedro.pipelines.frequency.hyperscan_backends import system_unavailable
+
+    why_not = system_unavailable()
+    if why_not:
+        print(f"exact, system libhs: skipped ({why_not})")
+    else:
+        runs.insert(2, ("exact, system libhs", exact, exact_flags, None))
     for name, exprs, flags, callback in runs:
-        cpu, n = _scan_cpu(exprs, flags, view, callback, args.repeat)
+        if callback is None:
+            cpu, n = _system_cpu(exprs, flags, view, args.repeat)
+        else:
+            cpu, n = _scan_cpu(exprs, flags, view, callback, args.repeat)
         base = base or cpu
         print(
             f"{name:32s} {cpu:.4f} s CPU  {len(view) / cpu / 1e6:6.0f} MB/s  "

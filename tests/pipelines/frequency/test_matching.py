@@ -303,6 +303,30 @@ def test_simple_names_in_ascii_rows_skip_verification():
     assert got == {(0, 0): False, (2, 1): True, (2, 2): True}
 
 
+def test_a_name_joined_to_the_character_before_it_is_flagged_and_verified():
+    """``art:claude`` and ``5,55`` are one Lucene token: the patterns let them through, a flag
+    pattern marks the row and the analyser decides."""
+    from imitation_kedro.pipelines.frequency.scanner import PhraseScanner
+
+    scanner = PhraseScanner([("claude", "monet"), ("55", "x")])
+    caps = ["art:claude monet", "a.claude monet", "a. claude monet", ":claude monet", "5,55 x"]
+    caps += ["a,55 x", "it's claude monet", "l'claude monet"]
+    rows, pid, verify = scanner.scan(pa.array(caps))
+    got = {(int(r), int(p)): bool(v) for r, p, v in zip(rows, pid, verify, strict=True)}
+    assert got == {
+        (0, 0): True,  # art:claude -> verified (no match)
+        (1, 0): True,
+        (2, 0): False,  # ". claude": a space breaks the join, exact
+        (3, 0): False,  # ":" at the row start joins nothing
+        (4, 1): True,  # 5,55 -> verified (no match)
+        (5, 1): False,  # "a,55": the comma joins digits only
+        (6, 0): False,
+        (7, 0): True,  # l'claude -> verified (no match)
+    }
+    want = {(2, "Claude Monet"), (3, "Claude Monet"), (5, "55 x"), (6, "Claude Monet")}
+    assert _pairs(_matcher(["Claude Monet", "55 x"]), caps) == want
+
+
 def test_rare_case_forms_are_flagged_not_spelled_out_in_every_pattern():
     """KELVIN SIGN and U+0130 (lower case k/i) cost every pattern speed: one flag pattern instead."""
     from imitation_kedro.pipelines.frequency.scanner import PhraseScanner, phrase_pattern
