@@ -192,6 +192,11 @@ def child(
     return out
 
 
+def _workers(run: dict[str, float]) -> str:
+    """The largest worker process's peak RSS, when the engine ran in processes."""
+    return f" + largest worker {run['worker_rss_mb']:.0f} MB" if run["worker_rss_mb"] else ""
+
+
 def run_child(
     mode: str, folder: Path, n_shards: int, concepts_path: Path, max_images: int
 ) -> dict[str, float]:
@@ -319,7 +324,7 @@ def main() -> None:
             print(
                 f"engine (counts):          {count_only['seconds']:8.2f} s  "
                 f"{rows / count_only['seconds']:12,.0f} captions/s  peak RSS "
-                f"{count_only['peak_rss_mb']:.0f} MB + largest worker {count_only['worker_rss_mb']:.0f} MB"
+                f"{count_only['peak_rss_mb']:.0f} MB{_workers(count_only)}"
                 f"  -> counts / read TEXT = {count_only['seconds'] / read['seconds']:.2f}x (goal <= 1.5x)"
             )
             print(
@@ -327,13 +332,13 @@ def main() -> None:
             )
             print(
                 f"engine (counts, wheel):   {wheel['seconds']:8.2f} s  peak RSS "
-                f"{wheel['peak_rss_mb']:.0f} MB + largest worker {wheel['worker_rss_mb']:.0f} MB"
+                f"{wheel['peak_rss_mb']:.0f} MB{_workers(wheel)}"
                 f"  -> {wheel['seconds'] / read['seconds']:.2f}x read TEXT"
                 " (frequency.matching.hyperscan: bundled, worker processes)"
             )
             print(
                 f"engine (count + sample):  {count['seconds']:8.2f} s  {rows / count['seconds']:12,.0f} captions/s"
-                f"  peak RSS {count['peak_rss_mb']:.0f} MB + largest worker {count['worker_rss_mb']:.0f} MB"
+                f"  peak RSS {count['peak_rss_mb']:.0f} MB{_workers(count)}"
                 f"  (matched pairs {int(count['matched_pairs']):,}, hits kept {int(count['hits_kept']):,})"
             )
             print(
