@@ -73,9 +73,7 @@ def _cached_database(
     path = cache_dir() / f"{hashlib.sha256(key).hexdigest()}.hsdb"
     try:
         return load(path.read_bytes())
-    except (OSError, ValueError, TypeError, HyperscanBackendError):
-        pass
-    except Exception as exc:  # noqa: BLE001 - the wheel's own error types: compile again
+    except Exception as exc:  # noqa: BLE001 - missing, unreadable or corrupt: compile again
         logger.debug("hyperscan database cache not read: %s", exc)
     db = compile_()
     try:
