@@ -26,6 +26,7 @@ import platform
 import shutil
 import subprocess
 import sysconfig
+import tempfile
 import threading
 import weakref
 from array import array
@@ -55,10 +56,9 @@ def cache_dir() -> Path:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    from imitation_kedro.datasets.atomic import atomic_write
+
+    atomic_write(path, lambda fh: fh.write(data))
 
 
 def _cached_database(
@@ -173,16 +173,7 @@ class _System:
 @cache
 def _system() -> _System | str:
     """The loaded system backend, or why it cannot be used (a sentence naming the fix)."""
-    hs = None
-    for name in (*_LIBRARY_NAMES, "find_library"):
-        if name == "find_library":  # runs ldconfig/gcc in a subprocess: only as the last resort
-            name = ctypes.util.find_library("hs")
-        try:
-            hs = ctypes.CDLL(name) if name else None
-        except OSError:
-            continue
-        if hs is not None:
-            break
+    hs = _load_libhs()
     if hs is None:
         return (
             "the system Hyperscan library (libhs) is not installed: "
@@ -193,6 +184,19 @@ def _system() -> _System | str:
     except (OSError, subprocess.SubprocessError, HyperscanBackendError) as exc:
         return f"the C match collector could not be built or loaded: {exc}"
     return _System(hs, collect)
+
+
+def _load_libhs() -> ctypes.CDLL | None:
+    for name in _LIBRARY_NAMES:
+        try:
+            return ctypes.CDLL(name)
+        except OSError:
+            pass
+    found = ctypes.util.find_library("hs")  # runs ldconfig/gcc in a subprocess: the last resort
+    try:
+        return ctypes.CDLL(found) if found else None
+    except OSError:
+        return None
 
 
 def _collector() -> Path:
@@ -207,23 +211,18 @@ def _collector() -> Path:
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not compiler:
         raise HyperscanBackendError("no C compiler (cc/gcc; apt-get install gcc)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    src = path.with_suffix(f".{os.getpid()}.c")
-    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
+    with tempfile.TemporaryDirectory(prefix="hyperscan_collect_") as tmp:
+        src, out = Path(tmp) / _COLLECT_SOURCE, Path(tmp) / "collect.so"
         src.write_bytes(source)
         done = subprocess.run(
-            [compiler, "-O2", "-shared", "-fPIC", "-o", str(tmp), str(src)],
+            [compiler, "-O2", "-shared", "-fPIC", "-o", str(out), str(src)],
             capture_output=True,
             text=True,
             timeout=120,
         )
         if done.returncode:
             raise HyperscanBackendError(f"{compiler} failed: {done.stderr.strip()[:300]}")
-        os.replace(tmp, path)
-    finally:
-        src.unlink(missing_ok=True)
-        tmp.unlink(missing_ok=True)
+        _atomic_write(path, out.read_bytes())
     return path
 
 
